@@ -1,0 +1,3 @@
+"""Strategy Agent: plain-text trading strategies turned into guarded trades."""
+
+__version__ = "0.1.0"

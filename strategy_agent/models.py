@@ -1,0 +1,514 @@
+"""DTOs of the design as pydantic v2 models (no behaviour, no adapters).
+
+Conventions, one everywhere:
+
+- Time is an ``int`` of epoch milliseconds UTC (``ts``, ``entry_ts``...). A
+  candle's ``ts`` is its *open* time; it is closed at ``ts + interval_ms``.
+- Quantities of a position are signed: positive long, negative short.
+  ``LlmDecisionItem.target_qty`` is the signed target position.
+- Order quantities (``TradeInstruction.quantity``, fills) are positive; the
+  direction is in ``side``.
+- Every float is finite (NaN/inf are refused at the boundary).
+
+Deviations from the design document, on purpose:
+
+- ``UserRequest.model_config`` is called ``llm`` here, because ``model_config``
+  is reserved by pydantic.
+- ``StrategySummary`` is defined once, with realized and unrealized P&L.
+- ``ExecutionGateway.execute`` returns one ``ExecutionResult`` per instruction.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+Action = Literal["buy", "sell", "flat", "noop"]
+Side = Literal["buy", "sell"]
+TradingMode = Literal["paper", "testnet", "live"]
+MarketType = Literal["spot", "margin", "swap"]
+StrategyStatus = Literal["created", "running", "paused", "stopped", "error"]
+HistoryKind = Literal["features", "compose", "instructions", "execution", "error"]
+ExecutionStatus = Literal["filled", "rejected", "error"]
+OutcomeStatus = Literal["accepted", "clamped", "rejected"]
+
+INTERVAL_MS: dict[str, int] = {
+    "1m": 60_000,
+    "3m": 180_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "30m": 1_800_000,
+    "1h": 3_600_000,
+    "2h": 7_200_000,
+    "4h": 14_400_000,
+    "6h": 21_600_000,
+    "12h": 43_200_000,
+    "1d": 86_400_000,
+}
+Interval = Literal["1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d"]
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def interval_ms(interval: str) -> int:
+    """Milliseconds in one candle of ``interval`` (``"1m"`` .. ``"1d"``)."""
+    try:
+        return INTERVAL_MS[interval]
+    except KeyError:
+        known = ", ".join(INTERVAL_MS)
+        raise ValueError(f"unknown interval {interval!r}; use one of {known}") from None
+
+
+class Dto(BaseModel):
+    """Base of every DTO: immutable, unknown keys refused, NaN/inf refused."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, protected_namespaces=()
+    )
+
+
+def _env_var_name(value: str | None) -> str | None:
+    if value is not None and not _ENV_NAME.match(value):
+        raise ValueError(
+            "must be the NAME of an environment variable (letters, digits, "
+            "underscore), not the key itself"
+        )
+    return value
+
+
+# --- identification and raw data -------------------------------------------------
+
+
+class InstrumentRef(Dto):
+    """A tradable symbol in ccxt's unified notation (``BTC/USDT``, ``BTC/USDT:USDT``)."""
+
+    symbol: str = Field(min_length=1)
+    exchange_id: str | None = None
+    quote_ccy: str | None = None
+
+    @field_validator("symbol")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("symbol must not be blank")
+        return value
+
+
+class Candle(Dto):
+    """One OHLCV bar; ``ts`` is the open time in epoch ms."""
+
+    ts: int = Field(ge=0)
+    instrument: InstrumentRef
+    open: float = Field(gt=0)
+    high: float = Field(gt=0)
+    low: float = Field(gt=0)
+    close: float = Field(gt=0)
+    volume: float = Field(ge=0)
+    interval: Interval
+
+    @model_validator(mode="after")
+    def _ohlc_consistent(self) -> Candle:
+        if not (self.low <= min(self.open, self.close) and max(self.open, self.close) <= self.high):
+            raise ValueError(
+                f"inconsistent candle {self.instrument.symbol}@{self.ts}: "
+                f"need low <= open,close <= high (o={self.open} h={self.high} "
+                f"l={self.low} c={self.close})"
+            )
+        return self
+
+
+class MarketRules(Dto):
+    """Trading rules of one market, read by the guardrails (data, not code).
+
+    ``qty_step`` is the lot size; ``min_notional`` is in the quote currency.
+    ``contract_size`` converts contracts to base units (1 for spot).
+    """
+
+    symbol: str = Field(min_length=1)
+    qty_step: float = Field(gt=0)
+    min_qty: float = Field(ge=0, default=0.0)
+    max_qty: float | None = Field(default=None, gt=0)
+    min_notional: float = Field(ge=0, default=0.0)
+    price_tick: float | None = Field(default=None, gt=0)
+    contract_size: float = Field(gt=0, default=1.0)
+
+
+# --- user request / configuration -----------------------------------------------
+
+
+class ModelConfig(Dto):
+    """Which policy decides: a built-in rule (``provider="builtin"``) or an LLM.
+
+    The key is never stored: give ``api_key_env`` (the name of an environment
+    variable) in files, or ``api_key`` for this process only. ``api_key`` is
+    excluded from every dump.
+    """
+
+    provider: str = Field(default="builtin", min_length=1)
+    model_id: str = Field(default="ema_crossover", min_length=1)
+    api_key: SecretStr | None = Field(default=None, exclude=True)
+    api_key_env: str | None = None
+    api_base: str | None = None
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, gt=0)
+    timeout_s: float = Field(default=60.0, gt=0)
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        return _env_var_name(value)
+
+    @property
+    def is_builtin(self) -> bool:
+        return self.provider == "builtin"
+
+
+class ExchangeConfig(Dto):
+    """Where orders go. ``exchange_id="simulated"`` is the embedded offline market."""
+
+    exchange_id: str = Field(default="simulated", min_length=1)
+    trading_mode: TradingMode = "paper"
+    market_type: MarketType = "spot"
+    fee_bps: float = Field(default=10.0, ge=0, le=1000)
+    slippage_bps: float = Field(default=5.0, ge=0, le=1000)
+    api_key: SecretStr | None = Field(default=None, exclude=True)
+    secret_key: SecretStr | None = Field(default=None, exclude=True)
+    api_key_env: str | None = None
+    secret_key_env: str | None = None
+
+    @field_validator("api_key_env", "secret_key_env")
+    @classmethod
+    def _env_names(cls, value: str | None) -> str | None:
+        return _env_var_name(value)
+
+
+class TradingConfig(Dto):
+    """What to trade and the limits the guardrails enforce.
+
+    Caps are fractions of equity: ``max_position_pct=0.5`` lets one instrument
+    hold at most 50 % of equity in notional; ``max_gross_exposure=1.0`` caps the
+    sum of |notional| at 1x equity (it is further capped by ``max_leverage``).
+    """
+
+    strategy_name: str = Field(default="Demo strategy", min_length=1, max_length=80)
+    symbols: list[str] = Field(default_factory=lambda: ["BTC/USDT", "ETH/USDT", "SOL/USDT"])
+    initial_capital: float = Field(default=10_000.0, gt=0)
+    interval: Interval = "1h"
+    lookback: int = Field(default=120, ge=30, le=2000)
+    max_leverage: float = Field(default=1.0, ge=1, le=125)
+    max_positions: int = Field(default=3, ge=1, le=100)
+    max_position_pct: float = Field(default=0.4, gt=0, le=125)
+    max_position_qty: dict[str, float] = Field(default_factory=dict)
+    max_gross_exposure: float = Field(default=1.0, gt=0, le=125)
+    max_net_exposure: float = Field(default=1.0, gt=0, le=125)
+    allow_short: bool = False
+    min_confidence: float = Field(default=0.0, ge=0, le=1)
+    cooldown_bars: int = Field(default=0, ge=0, le=10_000)
+    template_id: str | None = None
+    custom_prompt: str | None = None
+    seed: int = 42
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols(cls, value: list[str]) -> list[str]:
+        cleaned = [s.strip() for s in value]
+        if not cleaned or any(not s for s in cleaned):
+            raise ValueError("symbols must list at least one non-empty symbol")
+        if len(set(cleaned)) != len(cleaned):
+            raise ValueError("symbols must not repeat")
+        return cleaned
+
+    @field_validator("max_position_qty")
+    @classmethod
+    def _qty_caps(cls, value: dict[str, float]) -> dict[str, float]:
+        for symbol, cap in value.items():
+            if not (cap > 0 and math.isfinite(cap)):
+                raise ValueError(f"max_position_qty for {symbol} must be > 0")
+        return value
+
+
+class UserRequest(Dto):
+    """Everything needed to create a strategy (the config file mirrors it)."""
+
+    llm: ModelConfig = Field(default_factory=ModelConfig)
+    exchange: ExchangeConfig = Field(default_factory=ExchangeConfig)
+    trading: TradingConfig = Field(default_factory=TradingConfig)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> UserRequest:
+        if self.exchange.market_type == "spot":
+            if self.trading.allow_short:
+                raise ValueError("allow_short needs market_type margin or swap (spot is long only)")
+            if self.trading.max_leverage != 1:
+                raise ValueError("max_leverage must be 1 on spot; use market_type margin or swap")
+        return self
+
+
+# --- features and portfolio ---------------------------------------------------------
+
+
+class FeatureVector(Dto):
+    """Named finite feature values of one instrument at ``ts`` (warm-up values omitted)."""
+
+    ts: int = Field(ge=0)
+    instrument: InstrumentRef
+    values: dict[str, float]
+    meta: dict[str, Any] | None = None
+
+
+class PositionSnapshot(Dto):
+    """One open position; ``quantity`` is signed (negative is short)."""
+
+    instrument: InstrumentRef
+    quantity: float
+    avg_price: float | None = Field(default=None, ge=0)
+    mark_price: float | None = Field(default=None, ge=0)
+    unrealized_pnl: float | None = None
+    notional: float | None = None
+    leverage: float | None = Field(default=None, ge=0)
+    entry_ts: int | None = None
+    pnl_pct: float | None = None
+    trade_type: Literal["long", "short"] | None = None
+
+
+class PortfolioView(Dto):
+    """The portfolio as the composer sees it; derived numbers come from the ledger."""
+
+    strategy_id: str | None = None
+    ts: int = Field(ge=0)
+    cash: float
+    positions: dict[str, PositionSnapshot] = Field(default_factory=dict)
+    gross_exposure: float | None = Field(default=None, ge=0)
+    net_exposure: float | None = None
+    constraints: dict[str, Any] | None = None
+    total_value: float | None = None
+    total_unrealized_pnl: float | None = None
+    available_cash: float | None = None
+    realized_pnl: float = 0.0
+    fees_paid: float = Field(default=0.0, ge=0)
+    initial_capital: float | None = None
+
+
+# --- decision ---------------------------------------------------------------------------
+
+
+class LlmDecisionItem(Dto):
+    """One decision: ``target_qty`` is the signed target position after the trade."""
+
+    instrument: InstrumentRef
+    action: Action
+    target_qty: float = 0.0
+    confidence: float | None = Field(default=None, ge=0, le=1)
+    rationale: str | None = None
+
+
+class LlmPlanProposal(Dto):
+    """What a policy (LLM or built-in) proposes for one cycle."""
+
+    ts: int = Field(ge=0)
+    items: list[LlmDecisionItem] = Field(default_factory=list)
+    notes: str | None = None
+    model_meta: dict[str, Any] | None = None
+
+
+class TradeInstruction(Dto):
+    """A normalised order that passed every guardrail."""
+
+    instruction_id: str = Field(min_length=1)
+    compose_id: str = Field(min_length=1)
+    instrument: InstrumentRef
+    side: Side
+    quantity: float = Field(gt=0)
+    price_mode: Literal["market", "limit"] = "market"
+    limit_price: float | None = Field(default=None, gt=0)
+    max_slippage_bps: float | None = Field(default=None, ge=0)
+    meta: dict[str, Any] | None = None
+
+
+class GuardrailOutcome(Dto):
+    """What the guardrails did to one proposal item, with the reasons."""
+
+    symbol: str
+    action: str
+    status: OutcomeStatus
+    requested_qty: float | None = None
+    final_target_qty: float | None = None
+    order_qty: float | None = None
+    reasons: list[str] = Field(default_factory=list)
+
+
+class TradeDigestEntry(Dto):
+    """Per-instrument feedback for the composer, built from fills and closed trades."""
+
+    instrument: InstrumentRef
+    trade_count: int = Field(default=0, ge=0)
+    realized_pnl: float = 0.0
+    win_rate: float | None = Field(default=None, ge=0, le=1)
+    avg_holding_ms: float | None = Field(default=None, ge=0)
+    last_trade_ts: int | None = None
+    avg_entry_price: float | None = Field(default=None, ge=0)
+    max_drawdown: float | None = Field(default=None, ge=0)
+    recent_performance_score: float | None = None
+    last_loss_ts: int | None = None
+
+
+class TradeDigest(Dto):
+    ts: int = Field(ge=0)
+    by_instrument: dict[str, TradeDigestEntry] = Field(default_factory=dict)
+
+
+class ComposeContext(Dto):
+    """Everything the policy and guardrails see in one cycle."""
+
+    ts: int = Field(ge=0)
+    compose_id: str = Field(min_length=1)
+    strategy_id: str | None = None
+    features: list[FeatureVector]
+    portfolio: PortfolioView
+    digest: TradeDigest
+    prompt_text: str
+    market_snapshot: dict[str, float] = Field(default_factory=dict)
+    constraints: dict[str, Any] | None = None
+    interval: Interval = "1h"
+
+
+class ComposeResult(Dto):
+    """The composer's answer: instructions plus the audit of how they were made."""
+
+    instructions: list[TradeInstruction]
+    proposal: LlmPlanProposal | None
+    outcomes: list[GuardrailOutcome] = Field(default_factory=list)
+    audit: dict[str, Any] = Field(default_factory=dict)
+
+
+# --- execution ----------------------------------------------------------------------------
+
+
+class Fill(Dto):
+    """One executed order as the ledger applied it (``realized_pnl`` before fees)."""
+
+    ts: int = Field(ge=0)
+    strategy_id: str = ""
+    compose_id: str = ""
+    instruction_id: str = ""
+    symbol: str = Field(min_length=1)
+    side: Side
+    quantity: float = Field(gt=0)
+    price: float = Field(gt=0)
+    fee: float = Field(ge=0)
+    realized_pnl: float = 0.0
+
+
+class ExecutionResult(Dto):
+    """The gateway's answer for one instruction."""
+
+    instruction_id: str
+    compose_id: str
+    symbol: str
+    side: Side
+    status: ExecutionStatus
+    requested_qty: float = Field(ge=0)
+    filled_qty: float = Field(default=0.0, ge=0)
+    avg_price: float | None = Field(default=None, gt=0)
+    fee: float = Field(default=0.0, ge=0)
+    realized_pnl: float = 0.0
+    reason: str | None = None
+    ts: int = Field(ge=0)
+
+
+# --- history --------------------------------------------------------------------------------
+
+
+class HistoryRecord(Dto):
+    """A checkpoint of one cycle; ``reference_id`` is the cycle's ``compose_id``."""
+
+    ts: int = Field(ge=0)
+    kind: HistoryKind
+    reference_id: str
+    payload: dict[str, Any]
+    strategy_id: str | None = None
+
+
+class TradeHistoryEntry(Dto):
+    """A closed round trip (flat -> open -> flat, or ended by a flip)."""
+
+    trade_id: str | None = None
+    compose_id: str | None = None
+    instruction_id: str | None = None
+    strategy_id: str | None = None
+    trade_ts: int | None = None
+    entry_ts: int | None = None
+    exit_ts: int | None = None
+    instrument: InstrumentRef
+    side: Side
+    type: Literal["long", "short"]
+    quantity: float = Field(ge=0)
+    entry_price: float | None = Field(default=None, ge=0)
+    exit_price: float | None = Field(default=None, ge=0)
+    realized_pnl: float | None = None
+    realized_pnl_pct: float | None = None
+    fees: float = Field(default=0.0, ge=0)
+    holding_ms: int | None = Field(default=None, ge=0)
+    leverage: float | None = None
+    note: str | None = None
+
+
+class EquityPoint(Dto):
+    """Mark-to-market state after a cycle (derived from the ledger, stored for charts)."""
+
+    ts: int = Field(ge=0)
+    strategy_id: str
+    cash: float
+    equity: float
+    realized_pnl: float
+    unrealized_pnl: float
+    fees_paid: float = Field(ge=0)
+    gross_exposure: float = Field(ge=0)
+    net_exposure: float
+
+
+# --- UI / summary -----------------------------------------------------------------------------
+
+
+class StrategySummary(Dto):
+    strategy_id: str | None = None
+    name: str | None = None
+    model_provider: str | None = None
+    model_id: str | None = None
+    exchange_id: str | None = None
+    mode: TradingMode | None = None
+    status: StrategyStatus | None = None
+    status_reason: str | None = None
+    initial_capital: float | None = None
+    equity: float | None = None
+    realized_pnl: float | None = None
+    unrealized_pnl: float | None = None
+    fees_paid: float | None = None
+    pnl_abs: float | None = None
+    pnl_pct: float | None = None
+    trade_count: int | None = None
+    win_rate: float | None = None
+    max_drawdown_pct: float | None = None
+    cycles: int | None = None
+    last_updated_ts: int | None = None
+
+
+class MetricPoint(Dto):
+    ts: int
+    value: float
+
+
+class PortfolioValueSeries(Dto):
+    strategy_id: str | None = None
+    points: list[MetricPoint] = Field(default_factory=list)
