@@ -152,7 +152,9 @@ class ModelConfig(Dto):
 
     The key is never stored: give ``api_key_env`` (the name of an environment
     variable) in files, or ``api_key`` for this process only. ``api_key`` is
-    excluded from every dump.
+    excluded from every dump. ``fallback`` names the built-in policy used when
+    the LLM fails or answers nonsense (``noop`` by default). ``cache`` turns the
+    LLM response cache on or off (``None``: on for replays, off for live runs).
     """
 
     provider: str = Field(default="builtin", min_length=1)
@@ -163,6 +165,8 @@ class ModelConfig(Dto):
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, gt=0)
     timeout_s: float = Field(default=60.0, gt=0)
+    fallback: str = Field(default="noop", min_length=1)
+    cache: bool | None = None
 
     @field_validator("api_key_env")
     @classmethod

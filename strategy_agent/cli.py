@@ -1,0 +1,146 @@
+"""Command line: ``python -m strategy_agent run|report``.
+
+Expected failures (bad config, missing key, unreachable service) print one
+clear ``error:`` line and exit with status 2; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from strategy_agent.errors import StrategyAgentError
+from strategy_agent.models import UserRequest
+
+
+def _fmt_ts(ts: int) -> str:
+    return datetime.fromtimestamp(ts / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m strategy_agent",
+        description="Run trading strategies headless and report on them.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a strategy (no config: the embedded demo)")
+    run.add_argument("--config", type=Path, help="TOML file mirroring UserRequest")
+    run.add_argument("--cycles", type=int, default=50, help="number of decision cycles")
+    run.add_argument("--db", type=Path, default=Path("data/strategy_agent.db"))
+    run.add_argument("--resume", metavar="ID", help="continue a stored strategy instead")
+    run.add_argument("--delay", type=float, default=0.0, help="seconds to wait between cycles")
+    run.add_argument("--quiet", action="store_true", help="only print the summary")
+    report = sub.add_parser("report", help="summary of every stored strategy")
+    report.add_argument("--db", type=Path, default=Path("data/strategy_agent.db"))
+    report.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args)
+        return _report(args)
+    except StrategyAgentError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("stopped by user", file=sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    from strategy_agent.config import load_request
+    from strategy_agent.core import StrategyHalted
+    from strategy_agent.factory import open_runtime
+    from strategy_agent.trading_history.store import SqliteStore
+
+    if args.cycles < 1:
+        raise StrategyAgentError("--cycles must be at least 1")
+    store = SqliteStore(args.db)
+    clock_now = int(time.time() * 1000)
+    if args.resume:
+        strategy_id = args.resume
+        store.get_strategy(strategy_id)  # clear error when unknown
+    else:
+        request = load_request(args.config) if args.config else UserRequest()
+        strategy_id = store.create_strategy(request, now_ms=clock_now)
+    runtime = open_runtime(store, strategy_id)
+    trading = runtime.request.trading
+    print(
+        f"strategy {strategy_id} '{trading.strategy_name}' "
+        f"({runtime.request.llm.provider}/{runtime.request.llm.model_id}, "
+        f"{', '.join(trading.symbols)}, {trading.interval}) "
+        f"starting at cycle {runtime.coordinator.cycles_done + 1}; db {args.db}"
+    )
+    store.set_status(strategy_id, "running", None, int(time.time() * 1000))
+    status, reason = "paused", None
+    try:
+        for _ in range(args.cycles):
+            report = runtime.step()
+            if not args.quiet:
+                _print_cycle(report, trading.initial_capital)
+            if args.delay:
+                time.sleep(args.delay)
+    except StrategyHalted as halted:
+        status, reason = "error", str(halted)
+        print(f"error: strategy halted: {halted}", file=sys.stderr)
+    finally:
+        store.set_status(strategy_id, status, reason, int(time.time() * 1000))
+    _print_summary(runtime)
+    print(f"resume with: python -m strategy_agent run --resume {strategy_id} --db {args.db}")
+    return 2 if status == "error" else 0
+
+
+def _print_cycle(report: Any, initial_capital: float) -> None:
+    head = f"#{report.cycle:05d} {_fmt_ts(report.ts)}"
+    if not report.ok:
+        print(f"{head} FAILED at {report.stage}: {report.error}")
+        return
+    change = (report.equity / initial_capital - 1) * 100
+    actions = "; ".join(report.actions) if report.actions else "hold"
+    print(f"{head} equity {report.equity:>12,.2f} ({change:+.2f}%) | {actions}")
+
+
+def _print_summary(runtime: Any) -> None:
+    ledger = runtime.ledger
+    capital = runtime.request.trading.initial_capital
+    print(
+        f"summary: equity {ledger.equity:,.2f} ({(ledger.equity / capital - 1) * 100:+.2f}%), "
+        f"cash {ledger.cash:,.2f}, realized {ledger.realized_pnl:+,.2f}, "
+        f"unrealized {ledger.unrealized_pnl:+,.2f}, fees {ledger.fees_paid:,.2f}, "
+        f"open positions {len(ledger.positions)}"
+    )
+
+
+def _report(args: argparse.Namespace) -> int:
+    from strategy_agent.reporting import strategy_reports
+
+    if not args.db.exists():
+        raise StrategyAgentError(f"no database at {args.db}: run a strategy first")
+    reports = strategy_reports(args.db)
+    if args.json:
+        print(json.dumps(reports, indent=2))
+        return 0
+    if not reports:
+        print("no strategy yet: run `python -m strategy_agent run`")
+        return 0
+    for r in reports:
+        win = "-" if r["win_rate"] is None else f"{r['win_rate'] * 100:.0f}%"
+        print(
+            f"{r['strategy_id']}  {r['name']:<24} {r['status']:<8} cycles {r['cycles']:>6}  "
+            f"equity {r['equity']:>12,.2f}  return {r['return_pct']:+7.2f}%  "
+            f"realized {r['realized_pnl']:+10,.2f}  unrealized {r['unrealized_pnl']:+10,.2f}  "
+            f"fees {r['fees_paid']:8,.2f}  trades {r['trades']:>4}  win {win:>4}  "
+            f"max dd {r['max_drawdown_pct']:.2f}%"
+        )
+    return 0

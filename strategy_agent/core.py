@@ -1,0 +1,361 @@
+"""DecisionCoordinator: one decision cycle, step by step, as the design's minimal contract.
+
+A cycle is: mark the book -> view -> candles -> features -> compose (policy +
+guardrails) -> execute -> apply fills to the ledger -> digest -> write the four
+checkpoints, the fills, closed trades and the equity point in ONE transaction.
+
+A failure inside a cycle (data, policy, execution, storage) is recorded as an
+``error`` checkpoint with its reason and the next cycle still runs. Errors the
+user must fix (a refused key, an unknown model, a bad config) raise
+``StrategyHalted`` after being recorded, so the runner can stop the strategy
+with a visible reason.
+
+This module imports no adapter: the concrete classes arrive through the ports
+and a few small protocols below, wired by ``strategy_agent.factory``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from strategy_agent.clock import Clock
+from strategy_agent.data.interfaces import MarketDataSource
+from strategy_agent.decision.interfaces import Composer
+from strategy_agent.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    StrategyAgentError,
+)
+from strategy_agent.execution.interfaces import ExecutionGateway
+from strategy_agent.features.interfaces import FeatureComputer
+from strategy_agent.models import (
+    Candle,
+    ComposeContext,
+    ComposeResult,
+    EquityPoint,
+    ExecutionResult,
+    FeatureVector,
+    Fill,
+    HistoryRecord,
+    PortfolioView,
+    TradeDigest,
+    TradeHistoryEntry,
+    TradingConfig,
+)
+
+
+class StrategyHalted(StrategyAgentError):
+    """The strategy cannot go on until the user fixes something (reason in the message)."""
+
+
+class Book(Protocol):
+    """What the coordinator needs of the ledger (``portfolio.ledger.Ledger``)."""
+
+    def mark(self, prices: dict[str, float], ts: int) -> None: ...
+    def get_view(self, ts: int | None = None) -> PortfolioView: ...
+    def apply(self, fill: Fill, enforce: bool = True) -> Any: ...
+    def equity_point(self, ts: int) -> EquityPoint: ...
+
+
+class Digest(Protocol):
+    """What the coordinator needs of the incremental digest."""
+
+    def update(self, fill: Fill, closed_trades: list[TradeHistoryEntry]) -> None: ...
+    def digest(self, ts: int) -> TradeDigest: ...
+
+
+class CycleStore(Protocol):
+    """What the coordinator needs of the history store."""
+
+    def write_cycle(
+        self,
+        strategy_id: str,
+        records: list[HistoryRecord],
+        fills: list[Fill],
+        trades: list[TradeHistoryEntry],
+        equity: EquityPoint | None,
+    ) -> None: ...
+
+
+@dataclass
+class CycleReport:
+    """What one cycle did, for the CLI line and the UI."""
+
+    cycle: int
+    compose_id: str
+    ts: int
+    ok: bool
+    equity: float | None = None
+    actions: list[str] = field(default_factory=list)
+    error: str | None = None
+    stage: str | None = None
+    result: ComposeResult | None = None
+    executions: list[ExecutionResult] = field(default_factory=list)
+    context: ComposeContext | None = None
+    overhead_ms: float = 0.0
+
+
+class CycleFailed(Exception):
+    """Internal: a stage of the cycle failed; carries the stage name."""
+
+    def __init__(self, stage: str, error: BaseException) -> None:
+        super().__init__(f"{stage}: {error}")
+        self.stage = stage
+        self.error = error
+
+
+class DecisionCoordinator:
+    """Runs decision cycles of one strategy and records everything they do."""
+
+    def __init__(
+        self,
+        *,
+        strategy_id: str,
+        trading: TradingConfig,
+        prompt_text: str,
+        data: MarketDataSource,
+        features: FeatureComputer,
+        composer: Composer,
+        gateway: ExecutionGateway,
+        book: Book,
+        digest: Digest,
+        store: CycleStore,
+        clock: Clock,
+        prices: dict[str, float],
+        constraints: dict[str, Any] | None = None,
+        cycles_done: int = 0,
+    ) -> None:
+        self.strategy_id = strategy_id
+        self.trading = trading
+        self.prompt_text = prompt_text
+        self._data = data
+        self._features = features
+        self._composer = composer
+        self._gateway = gateway
+        self._book = book
+        self._digest = digest
+        self._store = store
+        self._clock = clock
+        # Shared with the paper gateway (its price_of reads this dict).
+        self._prices = prices
+        self._constraints = constraints
+        self.cycles_done = cycles_done
+
+    # -- public -------------------------------------------------------------------
+
+    def run_once(self) -> CycleReport:
+        """Run one cycle; never raises for expected failures (see module doc)."""
+        cycle = self.cycles_done + 1
+        ts = self._clock.now_ms()
+        compose_id = f"{self.strategy_id}-{cycle:06d}"
+        started = time.perf_counter()
+        try:
+            report = self._cycle(cycle, ts, compose_id, started)
+        except CycleFailed as failure:
+            report = self._record_failure(cycle, ts, compose_id, failure)
+            if isinstance(failure.error, (AuthenticationError, ConfigurationError)):
+                raise StrategyHalted(str(failure.error)) from failure.error
+        self.cycles_done = cycle
+        return report
+
+    def preview(self) -> tuple[ComposeContext, ComposeResult]:
+        """Compose on the current market without executing or recording (dry run)."""
+        ts = self._clock.now_ms()
+        context, _ = self._context(ts, f"{self.strategy_id}-preview")
+        return context, self._composer.compose(context)
+
+    # -- the cycle --------------------------------------------------------------------
+
+    def _cycle(self, cycle: int, ts: int, compose_id: str, started: float) -> CycleReport:
+        context, features = self._context(ts, compose_id)
+        llm_started = time.perf_counter()
+        result = _stage("compose", self._composer.compose, context)
+        llm_ms = (time.perf_counter() - llm_started) * 1000.0
+        executions = _stage("execution", self._gateway.execute, result.instructions)
+        fills, trades = self._apply(executions)
+        self._book.mark(self._prices, ts)
+        equity = self._book.equity_point(ts)
+        records = self._records(ts, compose_id, features, context, result, executions)
+        _stage(
+            "storage",
+            self._store.write_cycle,
+            self.strategy_id,
+            records,
+            fills,
+            trades,
+            equity,
+        )
+        overhead_ms = (time.perf_counter() - started) * 1000.0 - llm_ms
+        return CycleReport(
+            cycle=cycle,
+            compose_id=compose_id,
+            ts=ts,
+            ok=True,
+            equity=equity.equity,
+            actions=[_describe(r) for r in executions],
+            result=result,
+            executions=executions,
+            context=context,
+            overhead_ms=overhead_ms,
+        )
+
+    def _context(self, ts: int, compose_id: str) -> tuple[ComposeContext, list[FeatureVector]]:
+        candles = _stage(
+            "data",
+            self._data.get_recent_candles,
+            self.trading.symbols,
+            self.trading.interval,
+            self.trading.lookback,
+        )
+        latest = _latest_closes(candles)
+        missing = [s for s in self.trading.symbols if s not in latest]
+        if len(missing) == len(self.trading.symbols):
+            raise CycleFailed("data", StrategyAgentError("no closed candle yet for any symbol"))
+        self._prices.update(latest)
+        self._book.mark(latest, ts)
+        view = self._book.get_view(ts)
+        features = _stage("features", self._features.compute_features, candles)
+        context = ComposeContext(
+            ts=ts,
+            compose_id=compose_id,
+            strategy_id=self.strategy_id,
+            features=features,
+            portfolio=view,
+            digest=self._digest.digest(ts),
+            prompt_text=self.prompt_text,
+            market_snapshot=dict(latest),
+            constraints=self._constraints,
+            interval=self.trading.interval,
+        )
+        return context, features
+
+    def _apply(
+        self, executions: list[ExecutionResult]
+    ) -> tuple[list[Fill], list[TradeHistoryEntry]]:
+        """Apply filled results to the ledger (the same path a real exchange takes)."""
+        fills: list[Fill] = []
+        trades: list[TradeHistoryEntry] = []
+        for result in executions:
+            if result.status != "filled" or result.filled_qty <= 0 or result.avg_price is None:
+                continue
+            fill = Fill(
+                ts=result.ts,
+                strategy_id=self.strategy_id,
+                compose_id=result.compose_id,
+                instruction_id=result.instruction_id,
+                symbol=result.symbol,
+                side=result.side,
+                quantity=result.filled_qty,
+                price=result.avg_price,
+                fee=result.fee,
+            )
+            applied = self._book.apply(fill, enforce=False)
+            fills.append(applied.fill)
+            trades.extend(applied.closed_trades)
+            self._digest.update(applied.fill, applied.closed_trades)
+        return fills, trades
+
+    # -- records ---------------------------------------------------------------------------
+
+    def _records(
+        self,
+        ts: int,
+        compose_id: str,
+        features: list[FeatureVector],
+        context: ComposeContext,
+        result: ComposeResult,
+        executions: list[ExecutionResult],
+    ) -> list[HistoryRecord]:
+        def rec(kind: str, payload: dict[str, Any]) -> HistoryRecord:
+            return HistoryRecord(
+                ts=ts,
+                kind=kind,  # type: ignore[arg-type]
+                reference_id=compose_id,
+                payload=payload,
+                strategy_id=self.strategy_id,
+            )
+
+        compose_payload = dict(result.audit)
+        compose_payload.update(
+            {
+                "cycle": self.cycles_done + 1,
+                "notes": result.proposal.notes if result.proposal else None,
+                "proposal": result.proposal.model_dump(mode="json") if result.proposal else None,
+                "outcomes": [o.model_dump(mode="json") for o in result.outcomes],
+                "equity_before": context.portfolio.total_value,
+                "prices": context.market_snapshot,
+            }
+        )
+        return [
+            rec("features", _features_payload(features)),
+            rec("compose", compose_payload),
+            rec(
+                "instructions",
+                {"instructions": [i.model_dump(mode="json") for i in result.instructions]},
+            ),
+            rec("execution", {"results": [r.model_dump(mode="json") for r in executions]}),
+        ]
+
+    def _record_failure(
+        self, cycle: int, ts: int, compose_id: str, failure: CycleFailed
+    ) -> CycleReport:
+        message = _message(failure.error)
+        record = HistoryRecord(
+            ts=ts,
+            kind="error",
+            reference_id=compose_id,
+            payload={"cycle": cycle, "stage": failure.stage, "error": message},
+            strategy_id=self.strategy_id,
+        )
+        try:
+            self._store.write_cycle(self.strategy_id, [record], [], [], None)
+        except Exception as store_error:  # the database itself is failing: say so, keep going
+            message = f"{message} (and it could not be recorded: {_message(store_error)})"
+        return CycleReport(
+            cycle=cycle,
+            compose_id=compose_id,
+            ts=ts,
+            ok=False,
+            error=message,
+            stage=failure.stage,
+        )
+
+
+def _stage(name: str, func: Any, *args: Any) -> Any:
+    """Run one stage; any exception becomes ``CycleFailed(name, error)``."""
+    try:
+        return func(*args)
+    except CycleFailed:
+        raise
+    except Exception as error:
+        raise CycleFailed(name, error) from error
+
+
+def _message(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text if isinstance(error, StrategyAgentError) else f"{type(error).__name__}: {text}"
+
+
+def _latest_closes(candles: list[Candle]) -> dict[str, float]:
+    latest: dict[str, tuple[int, float]] = {}
+    for candle in candles:
+        symbol = candle.instrument.symbol
+        if symbol not in latest or candle.ts >= latest[symbol][0]:
+            latest[symbol] = (candle.ts, candle.close)
+    return {symbol: close for symbol, (_, close) in latest.items()}
+
+
+def _features_payload(features: list[FeatureVector]) -> dict[str, Any]:
+    return {
+        "by_symbol": {
+            fv.instrument.symbol: {k: round(v, 8) for k, v in fv.values.items()} for fv in features
+        }
+    }
+
+
+def _describe(result: ExecutionResult) -> str:
+    if result.status == "filled":
+        return f"{result.side} {result.filled_qty:g} {result.symbol} @ {result.avg_price:,.2f}"
+    return f"{result.status} {result.side} {result.symbol}: {result.reason}"
