@@ -1,0 +1,507 @@
+"""The ledger: cash, positions and P&L of ONE strategy, the one owner of those facts.
+
+Accounting convention (a cash-settled book, floats handled with care):
+
+- Buying ``q`` at ``p`` pays ``q * p`` from cash; selling (or shorting) ``q`` at
+  ``p`` receives ``q * p``. Fees are always paid from cash. Cash may go negative
+  on margin/swap (borrowed), never on spot.
+- A position is a signed quantity (negative is short) valued at
+  ``quantity * mark_price``. Hence, always::
+
+      equity = cash + sum(quantity * mark)
+             = initial_capital + realized_pnl + unrealized_pnl - fees_paid
+
+  where ``realized_pnl`` is before fees and
+  ``unrealized_pnl = sum((mark - avg_price) * quantity)``.
+- Entry price is the weighted average of the opening fills. A reduction realizes
+  ``(exit - avg) * closed`` for a long and ``(avg - exit) * closed`` for a short
+  and keeps ``avg_price``. A flip (long to short or back in one fill) closes the
+  whole position, then opens the remainder at the fill price. A position whose
+  quantity returns to zero (within ``1e-12`` of the fill's size) is removed.
+- Every fill marks its position at the fill price; ``mark()`` moves marks to
+  market prices. After ``replay()`` the marks are the last fill prices until the
+  next ``mark()``; everything else equals the ledger that applied the fills live.
+- A round trip (``TradeHistoryEntry``) runs from the fill that opens a position
+  from flat to the fill that returns it to flat or flips it. A flip fill's fee
+  is split pro rata between the trade it closes and the trade it opens.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Literal, get_args
+
+from strategy_agent.errors import InsufficientFundsError
+from strategy_agent.models import (
+    EquityPoint,
+    Fill,
+    InstrumentRef,
+    PortfolioView,
+    PositionSnapshot,
+    Side,
+    TradeHistoryEntry,
+)
+from strategy_agent.portfolio.interfaces import PortfolioService
+
+LedgerMarket = Literal["spot", "margin", "swap"]
+
+# Relative size under which a quantity counts as zero (float dust after a close).
+QTY_EPSILON = 1e-12
+# Relative slack of money checks, so an order sized to exactly the limit passes.
+MONEY_EPSILON = 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class PositionState:
+    """One open position and the round trip it belongs to (immutable; replaced on change).
+
+    ``realized_pnl`` and ``fees`` are of the open trade so far; ``peak_quantity``
+    is the largest absolute quantity held in it. ``opened_*``/``closed_*`` sum the
+    opening and closing fills, for the trade's average entry and exit prices.
+    """
+
+    symbol: str
+    quantity: float
+    avg_price: float
+    mark_price: float
+    entry_ts: int
+    realized_pnl: float = 0.0
+    fees: float = 0.0
+    peak_quantity: float = 0.0
+    opened_qty: float = 0.0
+    opened_notional: float = 0.0
+    closed_qty: float = 0.0
+    closed_notional: float = 0.0
+
+    @property
+    def trade_type(self) -> Literal["long", "short"]:
+        return "long" if self.quantity > 0 else "short"
+
+    @property
+    def notional(self) -> float:
+        """Signed market value ``quantity * mark_price``."""
+        return self.quantity * self.mark_price
+
+    @property
+    def unrealized_pnl(self) -> float:
+        return (self.mark_price - self.avg_price) * self.quantity
+
+    @property
+    def entry_price(self) -> float:
+        """Weighted average price of every opening fill of the trade."""
+        return self.opened_notional / self.opened_qty if self.opened_qty > 0 else self.avg_price
+
+
+@dataclass(frozen=True)
+class AppliedFill:
+    """What ``Ledger.apply`` did: the fill with its realized P&L, and the trades it closed."""
+
+    fill: Fill
+    closed_trades: list[TradeHistoryEntry] = field(default_factory=list)
+
+
+class Ledger(PortfolioService):
+    """Cash and positions of one strategy; every derived number is computed from them."""
+
+    def __init__(
+        self,
+        initial_capital: float,
+        market_type: LedgerMarket = "spot",
+        max_leverage: float = 1.0,
+        strategy_id: str = "",
+    ) -> None:
+        if not (math.isfinite(initial_capital) and initial_capital > 0):
+            raise ValueError(f"initial_capital must be a finite number > 0, got {initial_capital}")
+        if market_type not in get_args(LedgerMarket):
+            raise ValueError(f"market_type must be spot, margin or swap, got {market_type!r}")
+        if not (math.isfinite(max_leverage) and max_leverage > 0):
+            raise ValueError(f"max_leverage must be a finite number > 0, got {max_leverage}")
+        self._initial_capital = float(initial_capital)
+        self.market_type: LedgerMarket = market_type
+        self.max_leverage = float(max_leverage)
+        self.strategy_id = strategy_id
+        self._cash = float(initial_capital)
+        self._realized_pnl = 0.0
+        self._fees_paid = 0.0
+        self._positions: dict[str, PositionState] = {}
+        self._last_ts = 0
+
+    # -- state ------------------------------------------------------------------------
+
+    @property
+    def initial_capital(self) -> float:
+        return self._initial_capital
+
+    @property
+    def cash(self) -> float:
+        return self._cash
+
+    @property
+    def realized_pnl(self) -> float:
+        """Realized P&L of every fill so far, before fees."""
+        return self._realized_pnl
+
+    @property
+    def fees_paid(self) -> float:
+        return self._fees_paid
+
+    @property
+    def positions(self) -> dict[str, PositionState]:
+        """Open positions by symbol (a copy; the states themselves are immutable)."""
+        return dict(self._positions)
+
+    @property
+    def equity(self) -> float:
+        return self._cash + self.net_exposure
+
+    @property
+    def unrealized_pnl(self) -> float:
+        return sum(p.unrealized_pnl for p in self._positions.values())
+
+    @property
+    def gross_exposure(self) -> float:
+        return sum(abs(p.notional) for p in self._positions.values())
+
+    @property
+    def net_exposure(self) -> float:
+        return sum(p.notional for p in self._positions.values())
+
+    def quantity(self, symbol: str) -> float:
+        """Signed quantity held in ``symbol`` (0 when flat)."""
+        position = self._positions.get(symbol)
+        return position.quantity if position else 0.0
+
+    # -- marking ----------------------------------------------------------------------
+
+    def mark(self, prices: dict[str, float], ts: int) -> None:
+        """Move marks of held symbols to ``prices``; others keep their last mark."""
+        for symbol, price in prices.items():
+            if not (math.isfinite(price) and price > 0):
+                raise ValueError(f"mark price of {symbol} must be a finite number > 0, got {price}")
+        for symbol, price in prices.items():
+            position = self._positions.get(symbol)
+            if position is not None:
+                self._positions[symbol] = replace(position, mark_price=float(price))
+        self._last_ts = max(self._last_ts, int(ts))
+
+    # -- checking and applying fills ----------------------------------------------------
+
+    def check(
+        self, symbol: str, side: Side, quantity: float, price: float, fee: float
+    ) -> str | None:
+        """The reason a fill cannot be applied, or ``None`` when it can."""
+        invalid = _invalid_numbers(symbol, side, quantity, price, fee)
+        if invalid:
+            return invalid
+        old_qty = self.quantity(symbol)
+        signed = quantity if side == "buy" else -quantity
+        new_qty = old_qty + signed
+        new_cash = self._cash - signed * price - fee
+        if self.market_type == "spot":
+            return self._spot_reason(symbol, side, quantity, old_qty, new_qty, new_cash)
+        if abs(new_qty) <= abs(old_qty) * (1 + MONEY_EPSILON):
+            return None  # reducing risk is always allowed
+        return self._leverage_reason(symbol, side, quantity, price, new_qty, new_cash)
+
+    def _spot_reason(
+        self,
+        symbol: str,
+        side: Side,
+        quantity: float,
+        old_qty: float,
+        new_qty: float,
+        new_cash: float,
+    ) -> str | None:
+        if new_qty < -_dust(old_qty, quantity):
+            return (
+                f"spot is long only: sell {_fmt_qty(quantity)} {symbol} but hold "
+                f"{_fmt_qty(max(old_qty, 0.0))}; sell at most that, or use market_type "
+                f"margin or swap to go short"
+            )
+        if new_cash < -MONEY_EPSILON * max(1.0, abs(self._cash - new_cash)):
+            quote = _quote(symbol)
+            needed = self._cash - new_cash
+            return (
+                f"{side} {_fmt_qty(quantity)} {symbol} needs {needed:,.2f} {quote}, "
+                f"cash is {self._cash:,.2f} (fee included); reduce the quantity"
+            )
+        return None
+
+    def _leverage_reason(
+        self,
+        symbol: str,
+        side: Side,
+        quantity: float,
+        price: float,
+        new_qty: float,
+        new_cash: float,
+    ) -> str | None:
+        others = [p for s, p in self._positions.items() if s != symbol]
+        equity = new_cash + sum(p.notional for p in others) + new_qty * price
+        gross = sum(abs(p.notional) for p in others) + abs(new_qty * price)
+        quote = _quote(symbol)
+        order = f"{side} {_fmt_qty(quantity)} {symbol}"
+        if equity <= 0:
+            return f"{order} would leave equity at {equity:,.2f} {quote}; reduce the quantity"
+        cap = self.max_leverage * equity
+        if gross > cap * (1 + MONEY_EPSILON):
+            return (
+                f"{order} would bring gross exposure to {gross:,.2f} {quote}, above "
+                f"max_leverage {self.max_leverage:g} x equity {equity:,.2f} = {cap:,.2f}; "
+                f"reduce the quantity or close positions first"
+            )
+        return None
+
+    def apply(self, fill: Fill, enforce: bool = True) -> AppliedFill:
+        """Apply one fill; returns it with ``realized_pnl`` set, plus the trades it closed.
+
+        With ``enforce`` a fill that ``check`` refuses raises ``InsufficientFundsError``
+        and changes nothing. ``enforce=False`` is for fills that already happened
+        (an exchange's report, a replay).
+        """
+        if enforce:
+            reason = self.check(fill.symbol, fill.side, fill.quantity, fill.price, fill.fee)
+            if reason:
+                raise InsufficientFundsError(reason)
+        signed = fill.quantity if fill.side == "buy" else -fill.quantity
+        self._cash -= signed * fill.price + fill.fee
+        self._fees_paid += fill.fee
+        self._last_ts = max(self._last_ts, fill.ts)
+        position = self._positions.get(fill.symbol)
+        if position is None or (position.quantity > 0) == (signed > 0):
+            self._positions[fill.symbol] = _opened(position, fill, signed)
+            return AppliedFill(fill.model_copy(update={"realized_pnl": 0.0}))
+        return self._reduce(position, fill, signed)
+
+    def _reduce(self, position: PositionState, fill: Fill, signed: float) -> AppliedFill:
+        """Apply a fill against the position's direction: reduce, close or flip."""
+        held = abs(position.quantity)
+        direction = 1.0 if position.quantity > 0 else -1.0
+        dust = _dust(held, fill.quantity)
+        closed_qty = min(fill.quantity, held)
+        remainder = fill.quantity - closed_qty
+        if remainder <= dust:  # a close "too big" by float dust is still a close
+            remainder = 0.0
+        realized = (fill.price - position.avg_price) * closed_qty * direction
+        close_fee = fill.fee * closed_qty / fill.quantity if remainder > 0 else fill.fee
+        self._realized_pnl += realized
+        new_qty = position.quantity + signed if remainder == 0 else 0.0
+        reduced = replace(
+            position,
+            quantity=new_qty,
+            mark_price=fill.price,
+            realized_pnl=position.realized_pnl + realized,
+            fees=position.fees + close_fee,
+            closed_qty=position.closed_qty + closed_qty,
+            closed_notional=position.closed_notional + closed_qty * fill.price,
+        )
+        applied = fill.model_copy(update={"realized_pnl": realized})
+        if abs(new_qty) > dust:
+            self._positions[fill.symbol] = reduced
+            return AppliedFill(applied)
+        del self._positions[fill.symbol]
+        trade = _round_trip(reduced, fill, self.strategy_id, long=direction > 0)
+        if remainder > 0:
+            opening = fill.model_copy(update={"quantity": remainder, "fee": fill.fee - close_fee})
+            self._positions[fill.symbol] = _opened(None, opening, -direction * remainder)
+        return AppliedFill(applied, [trade])
+
+    # -- views ----------------------------------------------------------------------------
+
+    def get_view(self, ts: int | None = None) -> PortfolioView:
+        """The portfolio as the composer sees it (at ``ts``, else the last fill/mark time).
+
+        ``notional`` of a position is signed; ``available_cash`` is the cash on
+        spot and the free margin ``max(0, equity - gross / max_leverage)`` on
+        margin/swap.
+        """
+        equity = self.equity
+        gross = self.gross_exposure
+        positions = {
+            symbol: _snapshot(position, equity) for symbol, position in self._positions.items()
+        }
+        if self.market_type == "spot":
+            available = self._cash
+        else:
+            available = max(0.0, equity - gross / self.max_leverage)
+        return PortfolioView(
+            strategy_id=self.strategy_id or None,
+            ts=self._last_ts if ts is None else ts,
+            cash=self._cash,
+            positions=positions,
+            gross_exposure=gross,
+            net_exposure=self.net_exposure,
+            total_value=equity,
+            total_unrealized_pnl=self.unrealized_pnl,
+            available_cash=available,
+            realized_pnl=self._realized_pnl,
+            fees_paid=self._fees_paid,
+            initial_capital=self._initial_capital,
+        )
+
+    def equity_point(self, ts: int) -> EquityPoint:
+        """Mark-to-market state at ``ts``, for the equity chart."""
+        return EquityPoint(
+            ts=ts,
+            strategy_id=self.strategy_id,
+            cash=self._cash,
+            equity=self.equity,
+            realized_pnl=self._realized_pnl,
+            unrealized_pnl=self.unrealized_pnl,
+            fees_paid=self._fees_paid,
+            gross_exposure=self.gross_exposure,
+            net_exposure=self.net_exposure,
+        )
+
+    # -- copies and resume -------------------------------------------------------------------
+
+    def copy(self) -> Ledger:
+        """An independent copy (cheap: position states are immutable, only the dict is copied)."""
+        clone = Ledger(
+            self._initial_capital,
+            market_type=self.market_type,
+            max_leverage=self.max_leverage,
+            strategy_id=self.strategy_id,
+        )
+        clone._cash = self._cash
+        clone._realized_pnl = self._realized_pnl
+        clone._fees_paid = self._fees_paid
+        clone._positions = dict(self._positions)
+        clone._last_ts = self._last_ts
+        return clone
+
+    @classmethod
+    def replay(
+        cls,
+        fills: Iterable[Fill],
+        initial_capital: float,
+        market_type: LedgerMarket = "spot",
+        max_leverage: float = 1.0,
+        strategy_id: str = "",
+    ) -> Ledger:
+        """Rebuild a ledger from its stored fills, in order, without checks (resume).
+
+        The same arithmetic in the same order gives exactly the state of the
+        ledger that applied them live (marks aside: see the module docstring).
+        """
+        ledger = cls(
+            initial_capital,
+            market_type=market_type,
+            max_leverage=max_leverage,
+            strategy_id=strategy_id,
+        )
+        for fill in fills:
+            ledger.apply(fill, enforce=False)
+        return ledger
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _opened(position: PositionState | None, fill: Fill, signed: float) -> PositionState:
+    """Open a position from flat, or add to it in its own direction."""
+    if position is None:
+        size = abs(signed)
+        return PositionState(
+            symbol=fill.symbol,
+            quantity=signed,
+            avg_price=fill.price,
+            mark_price=fill.price,
+            entry_ts=fill.ts,
+            fees=fill.fee,
+            peak_quantity=size,
+            opened_qty=size,
+            opened_notional=size * fill.price,
+        )
+    new_qty = position.quantity + signed
+    held = abs(position.quantity)
+    added = abs(signed)
+    avg_price = (held * position.avg_price + added * fill.price) / (held + added)
+    return replace(
+        position,
+        quantity=new_qty,
+        avg_price=avg_price,
+        mark_price=fill.price,
+        fees=position.fees + fill.fee,
+        peak_quantity=max(position.peak_quantity, abs(new_qty)),
+        opened_qty=position.opened_qty + added,
+        opened_notional=position.opened_notional + added * fill.price,
+    )
+
+
+def _round_trip(
+    position: PositionState, closing: Fill, strategy_id: str, *, long: bool
+) -> TradeHistoryEntry:
+    """The closed trade of ``position`` (already updated with the closing fill)."""
+    entry_price = position.entry_price
+    exit_price = position.closed_notional / position.closed_qty
+    basis = entry_price * position.closed_qty
+    return TradeHistoryEntry(
+        trade_id=f"{strategy_id}:{position.symbol}:{position.entry_ts}",
+        compose_id=closing.compose_id or None,
+        instruction_id=closing.instruction_id or None,
+        strategy_id=strategy_id or None,
+        trade_ts=closing.ts,
+        entry_ts=position.entry_ts,
+        exit_ts=closing.ts,
+        instrument=InstrumentRef(symbol=position.symbol),
+        side="buy" if long else "sell",
+        type="long" if long else "short",
+        quantity=position.peak_quantity,
+        entry_price=entry_price,
+        exit_price=exit_price,
+        realized_pnl=position.realized_pnl,
+        realized_pnl_pct=position.realized_pnl / basis * 100.0 if basis > 0 else None,
+        fees=position.fees,
+        holding_ms=max(0, closing.ts - position.entry_ts),
+    )
+
+
+def _snapshot(position: PositionState, equity: float) -> PositionSnapshot:
+    basis = position.avg_price * abs(position.quantity)
+    return PositionSnapshot(
+        instrument=InstrumentRef(symbol=position.symbol),
+        quantity=position.quantity,
+        avg_price=position.avg_price,
+        mark_price=position.mark_price,
+        unrealized_pnl=position.unrealized_pnl,
+        notional=position.notional,
+        leverage=abs(position.notional) / equity if equity > 0 else None,
+        entry_ts=position.entry_ts,
+        pnl_pct=position.unrealized_pnl / basis * 100.0 if basis > 0 else None,
+        trade_type=position.trade_type,
+    )
+
+
+def _invalid_numbers(
+    symbol: str, side: str, quantity: float, price: float, fee: float
+) -> str | None:
+    if not symbol:
+        return "symbol must not be empty"
+    if side not in ("buy", "sell"):
+        return f"side must be buy or sell, got {side!r}"
+    if not (math.isfinite(quantity) and quantity > 0):
+        return f"quantity of {symbol} must be a finite number > 0, got {quantity}"
+    if not (math.isfinite(price) and price > 0):
+        return f"price of {symbol} must be a finite number > 0, got {price}"
+    if not (math.isfinite(fee) and fee >= 0):
+        return f"fee of {symbol} must be a finite number >= 0, got {fee}"
+    return None
+
+
+def _dust(*quantities: float) -> float:
+    """Quantity below which a result counts as zero, relative to the sizes involved."""
+    return QTY_EPSILON * max(1.0, *(abs(q) for q in quantities))
+
+
+def _fmt_qty(quantity: float) -> str:
+    return f"{quantity:.10g}"
+
+
+def _quote(symbol: str) -> str:
+    """Quote currency of a ccxt symbol (``BTC/USDT`` and ``BTC/USDT:USDT`` give ``USDT``)."""
+    if "/" not in symbol:
+        return "quote"
+    return symbol.split("/", 1)[1].split(":", 1)[0]
