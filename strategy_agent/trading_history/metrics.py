@@ -1,0 +1,129 @@
+"""Performance metrics over an equity curve and closed trades (pure functions).
+
+Units: returns and drawdowns are in percent (``12.5`` means 12.5 %); ratios are
+plain numbers. Equity values are in the quote currency, oldest first. Every
+input must be finite; a metric that is undefined for the input returns ``None``
+rather than 0, so a leaderboard can show "-" instead of a misleading number.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from strategy_agent.models import TradeHistoryEntry
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def _as_array(values: Sequence[float] | FloatArray, what: str) -> FloatArray:
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim != 1:
+        raise ValueError(f"{what} must be a flat sequence of numbers")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{what} must contain finite numbers only (found NaN or inf)")
+    return array
+
+
+def total_return_pct(
+    equity: Sequence[float] | FloatArray, initial: float | None = None
+) -> float | None:
+    """Return of the last value over ``initial`` (default: the first value), in percent.
+
+    ``None`` for an empty curve or a base that is not positive.
+    """
+    values = _as_array(equity, "equity")
+    if values.size == 0:
+        return None
+    base = float(values[0]) if initial is None else initial
+    if base <= 0:
+        return None
+    return (float(values[-1]) / base - 1.0) * 100.0
+
+
+def max_drawdown_pct(
+    equity: Sequence[float] | FloatArray, initial: float | None = None
+) -> float | None:
+    """Largest fall from a running peak, in percent of that peak (>= 0).
+
+    ``initial``, when given, counts as the first peak (a fall below the
+    starting capital is a drawdown). ``None`` for an empty curve; points whose
+    peak is not positive are ignored.
+    """
+    values = _as_array(equity, "equity")
+    if initial is not None:
+        values = np.concatenate(([float(initial)], values))
+    if values.size == 0:
+        return None
+    peaks = np.maximum.accumulate(values)
+    positive = peaks > 0
+    if not positive.any():
+        return None
+    drops = (peaks[positive] - values[positive]) / peaks[positive]
+    return float(drops.max()) * 100.0
+
+
+def period_returns(equity: Sequence[float] | FloatArray) -> FloatArray:
+    """Simple returns between consecutive points: ``v[i] / v[i-1] - 1``."""
+    values = _as_array(equity, "equity")
+    if values.size < 2:
+        return np.empty(0)
+    if np.any(values[:-1] <= 0):
+        raise ValueError("equity must stay positive to compute returns")
+    return values[1:] / values[:-1] - 1.0
+
+
+def sharpe_ratio(equity: Sequence[float] | FloatArray, periods_per_year: float) -> float | None:
+    """Annualised Sharpe ratio of the per-period returns (risk-free rate 0).
+
+    ``mean(r) / std(r, ddof=1) * sqrt(periods_per_year)``; ``None`` with fewer
+    than 2 returns or a zero standard deviation.
+    """
+    returns = period_returns(equity)
+    if returns.size < 2:
+        return None
+    std = float(np.std(returns, ddof=1))
+    if std == 0.0 or not math.isfinite(std):
+        return None
+    return float(np.mean(returns)) / std * math.sqrt(periods_per_year)
+
+
+def sortino_ratio(equity: Sequence[float] | FloatArray, periods_per_year: float) -> float | None:
+    """Annualised Sortino ratio (target return 0).
+
+    ``mean(r) / downside_deviation * sqrt(periods_per_year)`` where the
+    downside deviation is ``sqrt(mean(min(r, 0)**2))`` over all returns.
+    ``None`` with fewer than 2 returns or no negative return.
+    """
+    returns = period_returns(equity)
+    if returns.size < 2:
+        return None
+    downside = math.sqrt(float(np.mean(np.minimum(returns, 0.0) ** 2)))
+    if downside == 0.0:
+        return None
+    return float(np.mean(returns)) / downside * math.sqrt(periods_per_year)
+
+
+def trade_net_pnls(trades: Iterable[TradeHistoryEntry]) -> list[float]:
+    """Net P&L of each closed trade: ``realized_pnl - fees`` (missing P&L counts as 0)."""
+    return [(trade.realized_pnl or 0.0) - trade.fees for trade in trades]
+
+
+def win_rate(net_pnls: Sequence[float] | FloatArray) -> float | None:
+    """Share of trades with net P&L > 0 (0..1); ``None`` with no trade."""
+    pnls = _as_array(net_pnls, "net_pnls")
+    if pnls.size == 0:
+        return None
+    return float(np.count_nonzero(pnls > 0)) / pnls.size
+
+
+def profit_factor(net_pnls: Sequence[float] | FloatArray) -> float | None:
+    """Gross wins / gross losses (both positive); ``None`` when there is no loss."""
+    pnls = _as_array(net_pnls, "net_pnls")
+    gross_loss = -float(pnls[pnls < 0].sum())
+    if gross_loss == 0.0:
+        return None
+    return float(pnls[pnls > 0].sum()) / gross_loss
