@@ -423,6 +423,15 @@ class SqliteStore(HistoryRecorder):
         )
         return [TradeHistoryEntry.model_validate_json(row["payload"]) for row in rows]
 
+    def fill_totals(self, strategy_id: str) -> dict[str, float]:
+        """Sums over the fills table (for reconciliation): realized P&L, fees, count."""
+        rows = self._rows(
+            "SELECT COUNT(*) AS fills, COALESCE(SUM(realized_pnl), 0.0) AS realized_pnl, "
+            "COALESCE(SUM(fee), 0.0) AS fees FROM fills WHERE strategy_id = ?",
+            [strategy_id],
+        )
+        return {key: float(value) for key, value in rows[0].items()}
+
     def cycle_count(self, strategy_id: str) -> int:
         """Number of cycles recorded (distinct ``reference_id`` over the checkpoints)."""
         return int(
