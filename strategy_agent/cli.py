@@ -18,7 +18,7 @@ from typing import Any
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from strategy_agent.errors import StrategyAgentError
-from strategy_agent.models import UserRequest
+from strategy_agent.models import StrategyStatus, UserRequest
 
 
 def _fmt_ts(ts: int) -> str:
@@ -86,7 +86,8 @@ def _run(args: argparse.Namespace) -> int:
         f"starting at cycle {runtime.coordinator.cycles_done + 1}; db {args.db}"
     )
     store.set_status(strategy_id, "running", None, int(time.time() * 1000))
-    status, reason = "paused", None
+    status: StrategyStatus = "paused"
+    reason: str | None = None
     try:
         for _ in range(args.cycles):
             report = runtime.step()

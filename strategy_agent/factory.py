@@ -76,7 +76,7 @@ def build_policy(
     """A built-in rule, or the LLM (imported lazily so the app starts fast)."""
     if request.llm.is_builtin:
         return builtin_policy(request.llm.model_id)
-    from strategy_agent.decision.llm_factory import build_llm_policy
+    from strategy_agent.decision.llm_policy import build_llm_policy
 
     return build_llm_policy(request, limits, api_key=api_key, db_path=db_path)
 

@@ -11,6 +11,9 @@ import pytest
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+# the fake OpenAI-compatible server's ``fake_llm`` fixture, for every test
+pytest_plugins = ["tests.fakes.fake_llm_server"]
+
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}

@@ -108,3 +108,27 @@ def _reports(db_path: Path, capsys: pytest.CaptureFixture[str]) -> list[dict[str
     capsys.readouterr()
     main(["report", "--db", str(db_path), "--json"])
     return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
+
+
+def test_llm_strategy_from_example_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """examples/openai_compatible.toml drives decisions through the fake LLM over HTTP."""
+    from tests.fakes.fake_llm_server import FakeLlmServer, rsi_plan
+
+    server = FakeLlmServer(auto_reply=rsi_plan).start()
+    try:
+        text = (ROOT / "examples/openai_compatible.toml").read_text()
+        config = tmp_path / "llm.toml"
+        config.write_text(text.replace("http://127.0.0.1:8765/v1", server.api_base))
+        db = tmp_path / "llm.db"
+        assert main(["run", "--config", str(config), "--cycles", "5", "--db", str(db)]) == 0
+        assert len(server.requests) == 5
+        first = server.requests[0].body
+        assert first["model"] == "demo-model"
+        assert "BTC/USDT" in first["messages"][-1]["content"]
+        capsys.readouterr()
+        main(["report", "--db", str(db), "--json"])
+        (report,) = json.loads(capsys.readouterr().out)
+        assert report["model"] == "openai/demo-model" and report["reconciled"]
+        assert report["cycles"] == 5
+    finally:
+        server.stop()

@@ -90,13 +90,13 @@ def test_resume_after_restart_is_exact(db_path: Path) -> None:
     sid = store.create_strategy(MARGIN, now_ms=0)
     first = run(store, sid, 120)
     before = state(first)
-    digest_before = first.coordinator._digest.digest(0)  # noqa: SLF001
+    digest_before = first.coordinator._digest.digest(0)
     store.close()
 
     reopened = SqliteStore(db_path)
     resumed = open_runtime(reopened, sid)
     assert state(resumed) == before
-    assert resumed.coordinator._digest.digest(0) == digest_before  # noqa: SLF001
+    assert resumed.coordinator._digest.digest(0) == digest_before
     assert rebuild_digest(reopened.load_fills(sid), reopened.load_trades(sid), 0) == digest_before
 
     # continuing after a restart gives the same result as never stopping

@@ -1,0 +1,228 @@
+"""Prompt tokens per decision for 1, 3 and 10 symbols, against a naive JSON dump.
+
+Builds realistic contexts (the simulated market and the technical features when
+they are available, hand-made features otherwise), renders the exact messages
+``LlmPolicy`` would send, and counts them with litellm's offline token counter.
+The baseline is the same system prompt plus ``json.dumps`` of the same context.
+
+    python bench/prompt_tokens.py [--model openai/gpt-4o-mini] [--show 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from strategy_agent.decision.llm_policy import load_litellm
+from strategy_agent.decision.prompt_context import render_context
+from strategy_agent.decision.prompt_library import load_template
+from strategy_agent.decision.system_prompt import build_system_prompt
+from strategy_agent.models import (
+    ComposeContext,
+    FeatureVector,
+    InstrumentRef,
+    PortfolioView,
+    PositionSnapshot,
+    TradeDigest,
+    TradeDigestEntry,
+)
+
+TARGET_TOKENS_3_SYMBOLS = 1_500
+ORIGIN_MS = 1_735_689_600_000  # 2025-01-01T00:00:00Z
+HOUR_MS = 3_600_000
+SYMBOLS = (
+    "BTC/USDT",
+    "ETH/USDT",
+    "SOL/USDT",
+    "BNB/USDT",
+    "XRP/USDT",
+    "ADA/USDT",
+    "DOGE/USDT",
+    "AVAX/USDT",
+    "LINK/USDT",
+    "DOT/USDT",
+)
+PROMPT_TEXT = load_template("balanced_trend")
+
+
+def features_for(symbols: list[str], now_ms: int) -> tuple[list[FeatureVector], str]:
+    """Features from the simulated market if its modules exist, else hand-made ones."""
+    try:
+        from strategy_agent.clock import ManualClock
+        from strategy_agent.data.simulated_market import SimulatedMarketDataSource
+        from strategy_agent.features.technical_indicators import TechnicalFeatureComputer
+    except ImportError:
+        return [_handmade(symbol, i, now_ms) for i, symbol in enumerate(symbols)], "hand-made"
+    clock = ManualClock(now_ms)
+    source = SimulatedMarketDataSource(symbols, seed=42, clock=clock, origin_ms=ORIGIN_MS)
+    candles = source.get_recent_candles(symbols, "1h", 120)
+    return TechnicalFeatureComputer(clock).compute_features(candles), "simulated market"
+
+
+def _handmade(symbol: str, index: int, now_ms: int) -> FeatureVector:
+    price = 60_000.0 / (3**index)
+    closes = [price * (1 + 0.004 * math.sin(step + index)) for step in range(12)]
+    rsi = [50 + 15 * math.sin(step / 2 + index) for step in range(12)]
+    close = closes[-1]
+    values = {
+        "close": close,
+        "ema_12": close * 0.998,
+        "ema_26": close * 0.995,
+        "ema_50": close * 0.99,
+        "rsi_14": rsi[-1],
+        "macd": close * 0.0021,
+        "macd_signal": close * 0.0017,
+        "macd_hist": close * 0.0004,
+        "atr_14": close * 0.011,
+        "bb_upper": close * 1.02,
+        "bb_middle": close * 0.999,
+        "bb_lower": close * 0.978,
+        "bb_pct_b": 0.55,
+        "ret_1": 0.0012,
+        "ret_4": -0.0031,
+        "ret_24": 0.0215,
+        "realized_vol_24": 0.0087,
+        "volume_z_20": 0.41,
+    }
+    meta = {
+        "interval": "1h",
+        "candle_ts": now_ms - HOUR_MS,
+        "series": {"close": closes, "rsi_14": rsi},
+    }
+    return FeatureVector(
+        ts=now_ms, instrument=InstrumentRef(symbol=symbol), values=values, meta=meta
+    )
+
+
+def constraints_for(symbols: list[str]) -> dict[str, Any]:
+    """The limits as ``GuardrailLimits.model_dump()`` gives them (built by hand if absent)."""
+    return {
+        "symbols": symbols,
+        "market_type": "swap",
+        "allow_short": True,
+        "max_leverage": 2.0,
+        "max_positions": 3,
+        "max_position_pct": 0.4,
+        "max_position_qty": {symbols[0]: 0.5},
+        "max_gross_exposure": 1.5,
+        "max_net_exposure": 1.0,
+        "min_confidence": 0.55,
+        "cooldown_ms": 4 * HOUR_MS,
+        "fee_bps": 10.0,
+        "slippage_bps": 5.0,
+    }
+
+
+def context_for(count: int) -> tuple[ComposeContext, str]:
+    symbols = list(SYMBOLS[:count])
+    now_ms = ORIGIN_MS + 200 * HOUR_MS
+    features, source = features_for(symbols, now_ms)
+    prices = {f.instrument.symbol: f.values["close"] for f in features}
+    positions = {}
+    for symbol in symbols[:2]:
+        mark = prices[symbol]
+        qty = round(2_000 / mark, 6) * (1 if symbol == symbols[0] else -1)
+        positions[symbol] = PositionSnapshot(
+            instrument=InstrumentRef(symbol=symbol),
+            quantity=qty,
+            avg_price=mark * 0.985,
+            mark_price=mark,
+            unrealized_pnl=(mark - mark * 0.985) * qty,
+            entry_ts=now_ms - 7 * HOUR_MS,
+        )
+    net = sum(p.quantity * (p.mark_price or 0.0) for p in positions.values())
+    gross = sum(abs(p.quantity * (p.mark_price or 0.0)) for p in positions.values())
+    portfolio = PortfolioView(
+        ts=now_ms,
+        cash=10_000.0 - net,
+        positions=positions,
+        gross_exposure=gross,
+        net_exposure=net,
+        total_value=10_030.0,
+        total_unrealized_pnl=30.0,
+        realized_pnl=41.5,
+        fees_paid=8.2,
+        initial_capital=10_000.0,
+    )
+    digest = TradeDigest(
+        ts=now_ms,
+        by_instrument={
+            symbol: TradeDigestEntry(
+                instrument=InstrumentRef(symbol=symbol),
+                trade_count=3 + i,
+                realized_pnl=25.0 - 20 * i,
+                win_rate=0.6 - 0.1 * i,
+                avg_holding_ms=9 * HOUR_MS,
+                last_trade_ts=now_ms - 20 * HOUR_MS,
+                recent_performance_score=0.4 - 0.3 * i,
+                last_loss_ts=now_ms - 30 * HOUR_MS if i else None,
+            )
+            for i, symbol in enumerate(symbols[:3])
+        },
+    )
+    context = ComposeContext(
+        ts=now_ms,
+        compose_id="bench",
+        strategy_id="bench",
+        features=features,
+        portfolio=portfolio,
+        digest=digest,
+        prompt_text=PROMPT_TEXT,
+        market_snapshot=prices,
+        constraints=constraints_for(symbols),
+    )
+    return context, source
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="openai/gpt-4o-mini", help="tokenizer to count with")
+    parser.add_argument("--show", type=int, default=0, help="print the prompt for N symbols")
+    args = parser.parse_args()
+    litellm = load_litellm()
+
+    print(f"prompt tokens per decision ({args.model} tokenizer)")
+    print(
+        f"{'symbols':>7} {'system':>7} {'user':>6} {'total':>6} {'naive':>6} {'ratio':>6}  features"
+    )
+    totals: dict[int, int] = {}
+    for count in (1, 3, 10):
+        context, source = context_for(count)
+        system = build_system_prompt(context.constraints)
+        user = render_context(context)
+        naive_user = json.dumps(context.model_dump(mode="json"))
+        system_tokens = litellm.token_counter(model=args.model, text=system)
+        user_tokens = litellm.token_counter(model=args.model, text=user)
+        total = litellm.token_counter(
+            model=args.model,
+            messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
+        )
+        naive = litellm.token_counter(
+            model=args.model,
+            messages=[
+                {"role": "system", "content": system},
+                {"role": "user", "content": naive_user},
+            ],
+        )
+        totals[count] = total
+        print(
+            f"{count:>7} {system_tokens:>7} {user_tokens:>6} {total:>6} {naive:>6} "
+            f"{total / naive:>6.2f}  {source}"
+        )
+        if args.show == count:
+            print(f"\n--- system ---\n{system}\n--- user ---\n{user}\n")
+    verdict = "ok" if totals[3] <= TARGET_TOKENS_3_SYMBOLS else "OVER"
+    print(f"3 symbols: {totals[3]} tokens (target <= {TARGET_TOKENS_3_SYMBOLS}): {verdict}")
+    return 0 if totals[3] <= TARGET_TOKENS_3_SYMBOLS else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,156 @@
+"""Translate litellm's exceptions into ``strategy_agent.errors`` (the adapter boundary).
+
+litellm raises its own classes (subclasses of the openai client's), and some
+statuses arrive only as a generic ``APIError`` with a ``status_code`` (402, 403),
+so the translation looks at the status first and the class second. Every message
+is passed through ``redact`` so that a server echoing the key cannot leak it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+from collections.abc import Iterable
+
+from strategy_agent.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ProviderTimeoutError,
+    RateLimitError,
+    StrategyAgentError,
+    TemporaryError,
+)
+from strategy_agent.secrets import redact
+
+_RESPONSE_FORMAT_WORDS = re.compile(
+    r"response_format|json_schema|json_object|structured output", re.I
+)
+_MAX_DETAIL_CHARS = 300
+
+
+def status_code_of(error: BaseException) -> int | None:
+    """The HTTP status litellm attached to ``error``, if any."""
+    status = getattr(error, "status_code", None)
+    if isinstance(status, int):
+        return status
+    try:
+        return int(status) if status is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def retry_after_seconds(error: BaseException) -> float | None:
+    """The server's ``retry-after`` hint in seconds (numeric form), if it sent one."""
+    headers: dict[str, object] = {}
+    response_headers = getattr(getattr(error, "response", None), "headers", None)
+    if response_headers is not None:
+        with contextlib.suppress(AttributeError, TypeError):
+            headers.update({str(k).lower(): v for k, v in response_headers.items()})
+    explicit = getattr(error, "headers", None)
+    if isinstance(explicit, dict):
+        headers.update({str(k).lower(): v for k, v in explicit.items()})
+    seconds = _as_seconds(headers.get("retry-after"))
+    if seconds is None:
+        milliseconds = _as_seconds(headers.get("retry-after-ms"))
+        seconds = milliseconds / 1000.0 if milliseconds is not None else None
+    return seconds
+
+
+def _as_seconds(value: object) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None  # an HTTP date: rare for LLM APIs, the backoff applies instead
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def rejects_response_format(error: BaseException) -> bool:
+    """True when a 400-type answer complains about ``response_format`` (retry without it)."""
+    status = status_code_of(error)
+    if status not in (400, 422):
+        return False
+    return bool(_RESPONSE_FORMAT_WORDS.search(str(error)))
+
+
+def is_retryable(error: StrategyAgentError) -> bool:
+    """Only temporary failures are retried (timeouts, connection, 429, 5xx)."""
+    return isinstance(error, TemporaryError)
+
+
+def translate_error(
+    error: BaseException,
+    *,
+    model: str,
+    key_env: str | None,
+    secrets: Iterable[str] = (),
+) -> StrategyAgentError:
+    """Map a litellm/openai exception to our hierarchy, with a message that says what to do."""
+    import litellm  # already imported by the caller; here only to name its classes
+
+    detail = _detail(error, secrets)
+    status = status_code_of(error)
+    if isinstance(error, litellm.Timeout) or status == 408:
+        return ProviderTimeoutError(
+            f"{model} did not answer in time ({detail}); raise timeout_s or try again later"
+        )
+    if isinstance(error, litellm.ContextWindowExceededError):
+        return ConfigurationError(
+            f"the prompt is too long for {model} ({detail}); trade fewer symbols, "
+            f"shorten the strategy prompt or pick a model with a larger context window"
+        )
+    if status == 429 or isinstance(error, litellm.RateLimitError):
+        return RateLimitError(
+            f"{model} is rate limited ({detail}); slow the decision interval or raise your quota",
+            retry_after_s=retry_after_seconds(error),
+        )
+    if status is not None and status >= 400 and status not in (408, 409) and status < 500:
+        return _client_error(status, detail, model=model, key_env=key_env)
+    if isinstance(error, litellm.AuthenticationError | litellm.PermissionDeniedError):
+        return _client_error(401, detail, model=model, key_env=key_env)
+    if isinstance(error, litellm.NotFoundError):
+        return _client_error(404, detail, model=model, key_env=key_env)
+    if isinstance(error, litellm.BadRequestError):
+        return _client_error(400, detail, model=model, key_env=key_env)
+    return TemporaryError(f"{model} failed temporarily ({detail}); will retry")
+
+
+def _client_error(
+    status: int, detail: str, *, model: str, key_env: str | None
+) -> StrategyAgentError:
+    where = f"the environment variable {key_env}" if key_env else "the key you entered"
+    if status == 401:
+        return AuthenticationError(
+            f"{model} refused the API key (HTTP 401: {detail}); check {where} "
+            f"(a valid key for this provider, not expired or revoked)"
+        )
+    if status == 402:
+        return AuthenticationError(
+            f"{model} needs payment (HTTP 402: {detail}); add credit to the provider account"
+        )
+    if status == 403:
+        return AuthenticationError(
+            f"{model} is not allowed for this key (HTTP 403: {detail}); check the key's "
+            f"permissions in {where} or pick a model your account can use"
+        )
+    if status in (404, 405):
+        return ConfigurationError(
+            f"model {model} was not found (HTTP {status}: {detail}); check provider and "
+            f"model_id, and that api_base points at the LLM server (it usually ends in /v1)"
+        )
+    return ConfigurationError(
+        f"{model} rejected the request (HTTP {status}: {detail}); check model_id, "
+        f"temperature and max_tokens in the [llm] settings"
+    )
+
+
+def _detail(error: BaseException, secrets: Iterable[str]) -> str:
+    text = str(error).strip() or type(error).__name__
+    for prefix in ("litellm.", "OpenAIException - "):
+        text = text.replace(prefix, "")
+    text = redact(text, secrets)
+    if len(text) > _MAX_DETAIL_CHARS:
+        text = text[:_MAX_DETAIL_CHARS] + "..."
+    return text

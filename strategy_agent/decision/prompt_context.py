@@ -1,0 +1,295 @@
+"""Render a ``ComposeContext`` as the user message: compact, complete, deterministic.
+
+Dense ``|``-separated tables (one header, one row per instrument) cost far fewer
+tokens than a JSON dump of the same numbers. Nothing cycle-unique (compose_id,
+strategy_id) is written, so a replay of the same data gives the same prompt and
+the response cache can answer it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from strategy_agent.decision.system_prompt import PromptLimits, format_duration
+from strategy_agent.models import ComposeContext, FeatureVector, PortfolioView, TradeDigest
+
+# Known features in reading order; returns and volatility are fractions, shown in %.
+# Unknown features follow in name order. Column names are the feature names.
+FEATURE_ORDER: tuple[str, ...] = (
+    "close",
+    "ema_12",
+    "ema_26",
+    "ema_50",
+    "rsi_14",
+    "macd",
+    "macd_signal",
+    "macd_hist",
+    "atr_14",
+    "bb_upper",
+    "bb_middle",
+    "bb_lower",
+    "bb_pct_b",
+    "ret_1",
+    "ret_4",
+    "ret_24",
+    "realized_vol_24",
+    "volume_z_20",
+)
+_PERCENT_FEATURES = frozenset({"ret_1", "ret_4", "ret_24", "realized_vol_24"})
+_TWO_DECIMALS = frozenset({"bb_pct_b", "volume_z_20"})
+_PRICE_DIGITS = 5
+_OSCILLATOR_DIGITS = 4
+_SERIES_DIGITS = 4  # the series shows the shape; the table has the exact latest values
+_MISSING = "-"
+
+
+def render_context(context: ComposeContext) -> str:
+    """The user message for one decision."""
+    limits = PromptLimits.from_constraints(context.constraints)
+    features = sorted(context.features, key=lambda f: f.instrument.symbol)
+    sections = [
+        f"time: {format_ts(context.ts)} (interval {context.interval})",
+        render_account(context.portfolio),
+        render_market(features, context.market_snapshot, context.portfolio, limits),
+        render_series(features),
+        render_positions(context.portfolio, context.ts),
+        render_digest(context.digest, context.ts),
+        "strategy:\n" + (context.prompt_text.strip() or "(no instructions: keep risk low)"),
+    ]
+    return "\n\n".join(section for section in sections if section)
+
+
+# --- sections -------------------------------------------------------------------------
+
+
+def render_account(view: PortfolioView) -> str:
+    equity = _equity(view)
+    parts = [f"equity {_money(equity)}", f"cash {_money(view.cash)}"]
+    if view.initial_capital:
+        parts.append(f"return {_signed_pct(equity / view.initial_capital - 1)}")
+    parts.append(f"realized {_signed_money(view.realized_pnl)}")
+    if view.total_unrealized_pnl is not None:
+        parts.append(f"unrealized {_signed_money(view.total_unrealized_pnl)}")
+    parts.append(f"fees {_money(view.fees_paid)}")
+    gross = view.gross_exposure if view.gross_exposure is not None else _gross(view)
+    net = view.net_exposure if view.net_exposure is not None else _net(view)
+    parts.append(f"gross {_money(gross)} ({_ratio(gross, equity)})")
+    parts.append(f"net {_signed_money(net)} ({_ratio(net, equity)})")
+    open_count = sum(1 for p in view.positions.values() if p.quantity != 0)
+    parts.append(f"open positions {open_count}")
+    return "account: " + ", ".join(parts)
+
+
+def render_market(
+    features: Sequence[FeatureVector],
+    prices: Mapping[str, float],
+    view: PortfolioView,
+    limits: PromptLimits,
+) -> str:
+    if not features:
+        return "market: no features this cycle (data missing): prefer noop"
+    names = _feature_names(features)
+    header = ["sym", *names, "max_qty"]
+    rows = []
+    equity = _equity(view)
+    for vector in features:
+        symbol = vector.instrument.symbol
+        cells = [_feature_cell(name, vector.values.get(name)) for name in names]
+        price = prices.get(symbol) or vector.values.get("close")
+        cells.append(_max_qty_cell(symbol, price, equity, limits))
+        rows.append([symbol, *cells])
+    candle_times = {ts for ts in (_candle_ts(vector) for vector in features) if ts is not None}
+    as_of = f" (candle open {format_ts(min(candle_times))})" if len(candle_times) == 1 else ""
+    return f"market{as_of}:\n" + _table(header, rows)
+
+
+def render_series(features: Sequence[FeatureVector]) -> str:
+    lines = []
+    for vector in features:
+        series = (vector.meta or {}).get("series")
+        if not isinstance(series, Mapping):
+            continue
+        parts = []
+        for name, label, digits in (("close", "close", _SERIES_DIGITS), ("rsi_14", "rsi", 2)):
+            values = _finite_list(series.get(name))
+            if values:
+                parts.append(f"{label} " + " ".join(_num(v, digits) for v in values))
+        if parts:
+            lines.append(f"{vector.instrument.symbol}: " + " | ".join(parts))
+    return "series (oldest first):\n" + "\n".join(lines) if lines else ""
+
+
+def render_positions(view: PortfolioView, now_ms: int) -> str:
+    open_positions = [p for p in view.positions.values() if p.quantity != 0]
+    if not open_positions:
+        return "positions: none (all flat)"
+    header = ["sym", "qty", "entry", "mark", "upnl", "upnl%", "held"]
+    rows = []
+    for position in sorted(open_positions, key=lambda p: p.instrument.symbol):
+        entry, mark = position.avg_price, position.mark_price
+        upnl = position.unrealized_pnl
+        if upnl is None and entry is not None and mark is not None:
+            upnl = (mark - entry) * position.quantity
+        upnl_pct = position.pnl_pct
+        if upnl_pct is None and upnl is not None and entry:
+            upnl_pct = upnl / (entry * abs(position.quantity))
+        held = format_duration(now_ms - position.entry_ts) if position.entry_ts else _MISSING
+        rows.append(
+            [
+                position.instrument.symbol,
+                _num(position.quantity, 8),
+                _opt(entry),
+                _opt(mark),
+                _signed_money(upnl) if upnl is not None else _MISSING,
+                _signed_pct(upnl_pct) if upnl_pct is not None else _MISSING,
+                held,
+            ]
+        )
+    return "positions:\n" + _table(header, rows)
+
+
+def render_digest(digest: TradeDigest, now_ms: int) -> str:
+    entries = [e for e in digest.by_instrument.values() if e.trade_count > 0 or e.last_loss_ts]
+    if not entries:
+        return "digest: no closed trades yet"
+    header = [
+        "sym",
+        "trades",
+        "win%",
+        "realized",
+        "avg_hold",
+        "score",
+        "last_trade_ago",
+        "last_loss_ago",
+    ]
+    rows = []
+    for entry in sorted(entries, key=lambda e: e.instrument.symbol):
+        rows.append(
+            [
+                entry.instrument.symbol,
+                str(entry.trade_count),
+                f"{entry.win_rate * 100:.0f}" if entry.win_rate is not None else _MISSING,
+                _signed_money(entry.realized_pnl),
+                format_duration(entry.avg_holding_ms) if entry.avg_holding_ms else _MISSING,
+                _num(entry.recent_performance_score, 3)
+                if entry.recent_performance_score is not None
+                else _MISSING,
+                _ago(entry.last_trade_ts, now_ms),
+                _ago(entry.last_loss_ts, now_ms),
+            ]
+        )
+    return "digest (closed trades):\n" + _table(header, rows)
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def format_ts(ts_ms: int) -> str:
+    """``1736168400000`` -> ``"2025-01-06 13:00 UTC"``."""
+    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _feature_names(features: Iterable[FeatureVector]) -> list[str]:
+    present: set[str] = set()
+    for vector in features:
+        present.update(vector.values)
+    known = [name for name in FEATURE_ORDER if name in present]
+    extra = sorted(present - set(FEATURE_ORDER))
+    return known + extra
+
+
+def _feature_cell(name: str, value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return _MISSING
+    if name in _PERCENT_FEATURES:
+        return f"{value * 100:.2f}"
+    if name == "rsi_14":
+        return f"{value:.1f}"
+    if name in _TWO_DECIMALS:
+        return f"{value:.2f}"
+    if name.startswith(("macd", "atr")):
+        return _num(value, _OSCILLATOR_DIGITS)
+    return _num(value, _PRICE_DIGITS)
+
+
+def _max_qty_cell(symbol: str, price: float | None, equity: float, limits: PromptLimits) -> str:
+    caps = []
+    if limits.max_position_pct is not None and price and price > 0 and equity > 0:
+        caps.append(limits.max_position_pct * equity / price)
+    if symbol in limits.max_position_qty:
+        caps.append(limits.max_position_qty[symbol])
+    return _num(min(caps), 4) if caps else _MISSING
+
+
+def _candle_ts(vector: FeatureVector) -> int | None:
+    value = (vector.meta or {}).get("candle_ts")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _finite_list(values: Any) -> list[float]:
+    if not isinstance(values, list | tuple):
+        return []
+    return [
+        float(v)
+        for v in values
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    ]
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    return "\n".join("|".join(cells) for cells in [header, *rows])
+
+
+def _equity(view: PortfolioView) -> float:
+    if view.total_value is not None:
+        return view.total_value
+    return view.cash + sum(
+        (p.mark_price or p.avg_price or 0.0) * p.quantity for p in view.positions.values()
+    )
+
+
+def _gross(view: PortfolioView) -> float:
+    return sum(
+        abs((p.mark_price or p.avg_price or 0.0) * p.quantity) for p in view.positions.values()
+    )
+
+
+def _net(view: PortfolioView) -> float:
+    return sum((p.mark_price or p.avg_price or 0.0) * p.quantity for p in view.positions.values())
+
+
+def _ago(ts_ms: int | None, now_ms: int) -> str:
+    if not ts_ms:
+        return _MISSING
+    return format_duration(max(now_ms - ts_ms, 0))
+
+
+def _num(value: float, digits: int = 6) -> str:
+    """``digits`` significant digits, never in exponent form for large numbers."""
+    if abs(value) >= 10 ** (digits - 1):
+        magnitude = math.floor(math.log10(abs(value)))
+        return f"{round(value, digits - 1 - magnitude):.0f}"
+    return f"{value:.{digits}g}"
+
+
+def _opt(value: float | None) -> str:
+    return _num(value, _PRICE_DIGITS) if value is not None else _MISSING
+
+
+def _money(value: float) -> str:
+    return f"{value:.2f}"
+
+
+def _signed_money(value: float) -> str:
+    return f"{value:+.2f}"
+
+
+def _signed_pct(fraction: float) -> str:
+    return f"{fraction * 100:+.2f}%"
+
+
+def _ratio(amount: float, equity: float) -> str:
+    return f"{amount / equity:.2f}x" if equity > 0 else "n/a"

@@ -1,0 +1,1 @@
+"""Fakes the tests (and demos) use instead of real providers and exchanges."""

@@ -1,0 +1,301 @@
+"""A scripted OpenAI-compatible chat server on 127.0.0.1, for tests and demos.
+
+Each test queues the replies it wants (status, body, headers, delay) and
+afterwards reads ``requests`` to see exactly what the client sent. litellm talks
+to it over real HTTP with ``model="openai/<name>"`` and ``api_base=server.api_base``.
+When the queue is empty the server answers 500 with a message that says so,
+so a test that forgot a reply fails loudly instead of hanging; unless it was
+given ``auto_reply``, which then writes the answer from the request.
+
+As a demo server (``python -m tests.fakes.fake_llm_server --port 8765``) it
+answers every request with ``rsi_plan``: a small RSI rule read from the prompt's
+market table, so a strategy can run end to end without a real provider.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+
+@dataclass(frozen=True)
+class ScriptedReply:
+    """One answer the server will give: HTTP status, JSON or raw body, headers, delay."""
+
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the server received it (``body`` is the parsed JSON, if any)."""
+
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+def chat_completion(
+    content: str | None,
+    *,
+    model: str = "fake-model",
+    prompt_tokens: int = 120,
+    completion_tokens: int = 40,
+    finish_reason: str = "stop",
+) -> dict[str, Any]:
+    """A minimal, valid ``chat.completion`` body whose message is ``content``."""
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": 1_700_000_000,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": finish_reason,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
+
+
+def error_body(message: str, error_type: str = "invalid_request_error") -> dict[str, Any]:
+    """An OpenAI-style error body."""
+    return {"error": {"message": message, "type": error_type, "param": None, "code": None}}
+
+
+AutoReply = Callable[[Any], str]
+
+
+class FakeLlmServer:
+    """Serves ``POST /v1/chat/completions`` from a queue of scripted replies."""
+
+    def __init__(
+        self, port: int = 0, auto_reply: AutoReply | None = None, host: str = "127.0.0.1"
+    ) -> None:
+        self._auto_reply = auto_reply
+        self._queue: deque[ScriptedReply] = deque()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self.requests: list[RecordedRequest] = []
+        self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    def start(self) -> FakeLlmServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def api_base(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    # -- scripting ----------------------------------------------------------------
+
+    def enqueue(
+        self,
+        status: int = 200,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        delay_s: float = 0.0,
+    ) -> None:
+        with self._lock:
+            self._queue.append(ScriptedReply(status, body, dict(headers or {}), delay_s))
+
+    def reply(self, content: str | None, delay_s: float = 0.0, **usage: Any) -> None:
+        """Queue a successful completion whose assistant message is ``content``."""
+        self.enqueue(200, chat_completion(content, **usage), delay_s=delay_s)
+
+    def error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        """Queue an OpenAI-style error answer."""
+        error_type = {401: "authentication_error", 429: "rate_limit_error"}.get(
+            status, "server_error" if status >= 500 else "invalid_request_error"
+        )
+        self.enqueue(status, error_body(message, error_type), headers)
+
+    def clear(self) -> None:
+        """Forget queued replies and recorded requests (between hypothesis examples)."""
+        with self._lock:
+            self._queue.clear()
+            self.requests.clear()
+
+    @property
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._queue)
+
+    @property
+    def chat_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path.endswith("/chat/completions")]
+
+    # -- serving ------------------------------------------------------------------
+
+    def _next(self, body: Any) -> ScriptedReply:
+        with self._lock:
+            if self._queue:
+                return self._queue.popleft()
+        if self._auto_reply is not None:
+            model = body.get("model", "fake-model") if isinstance(body, dict) else "fake-model"
+            return ScriptedReply(200, chat_completion(self._auto_reply(body), model=model))
+        return ScriptedReply(
+            500, error_body("fake LLM server: no scripted reply left", "server_error")
+        )
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
+                return
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                try:
+                    body: Any = json.loads(raw) if raw else None
+                except ValueError:
+                    body = raw.decode("utf-8", "replace")
+                with server._lock:
+                    server.requests.append(RecordedRequest(self.path, dict(self.headers), body))
+                if not self.path.endswith("/chat/completions"):
+                    self._send(ScriptedReply(404, error_body(f"no route {self.path}")))
+                    return
+                scripted = server._next(body)
+                if scripted.delay_s and server._stopping.wait(scripted.delay_s):
+                    return
+                self._send(scripted)
+
+            def _send(self, scripted: ScriptedReply) -> None:
+                if isinstance(scripted.body, bytes):
+                    payload = scripted.body
+                elif isinstance(scripted.body, str):
+                    payload = scripted.body.encode("utf-8")
+                else:
+                    payload = json.dumps(scripted.body).encode("utf-8")
+                try:
+                    self.send_response(scripted.status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    for name, value in scripted.headers.items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (a timeout test): nothing to answer
+
+        return Handler
+
+
+def rsi_plan(body: Any) -> str:
+    """A demo answer: buy half of max_qty when rsi_14 < 40, go flat above 65, else noop.
+
+    Reads the ``sym|...|rsi_14|...|max_qty`` table of the user message; answers
+    an empty plan when the prompt has no such table.
+    """
+    messages = body.get("messages", []) if isinstance(body, dict) else []
+    user = next((m.get("content") for m in messages if m.get("role") == "user"), "") or ""
+    lines = user.splitlines()
+    header_at = next((i for i, line in enumerate(lines) if line.startswith("sym|")), None)
+    items: list[dict[str, Any]] = []
+    if header_at is not None:
+        columns = lines[header_at].split("|")
+        for line in lines[header_at + 1 :]:
+            cells = line.split("|")
+            if len(cells) != len(columns):
+                break
+            items.append(_rsi_item(dict(zip(columns, cells, strict=True))))
+    return json.dumps({"items": items, "notes": "demo RSI rule from the fake LLM server"})
+
+
+def _rsi_item(row: dict[str, str]) -> dict[str, Any]:
+    symbol = row["sym"]
+    try:
+        rsi = float(row.get("rsi_14", "nan"))
+        max_qty = float(row.get("max_qty", "nan"))
+    except ValueError:
+        return {"instrument": symbol, "action": "noop", "target_qty": 0, "confidence": 0.5}
+    if rsi < 40 and max_qty == max_qty:
+        target = float(f"{max_qty * 0.5:.6g}")
+        return {
+            "instrument": symbol,
+            "action": "buy",
+            "target_qty": target,
+            "confidence": 0.7,
+            "rationale": f"rsi {rsi:.0f} is low",
+        }
+    if rsi > 65:
+        return {
+            "instrument": symbol,
+            "action": "flat",
+            "target_qty": 0,
+            "confidence": 0.7,
+            "rationale": f"rsi {rsi:.0f} is high",
+        }
+    return {
+        "instrument": symbol,
+        "action": "noop",
+        "target_qty": 0,
+        "confidence": 0.5,
+        "rationale": "no edge",
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve ``rsi_plan`` on 127.0.0.1 until interrupted (the demo LLM)."""
+    parser = argparse.ArgumentParser(description="a fake OpenAI-compatible LLM for demos")
+    parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args(argv)
+    server = FakeLlmServer(port=args.port, auto_reply=rsi_plan).start()
+    print(f"fake LLM listening on {server.api_base} (model: any; key: any)", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        server.stop()
+    return 0
+
+
+@pytest.fixture
+def fake_llm() -> Iterator[FakeLlmServer]:
+    """A started fake LLM server, stopped after the test."""
+    server = FakeLlmServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
