@@ -7,7 +7,13 @@ from typing import Any
 
 from pydantic import Field
 
-from strategy_agent.models import ComposeContext, ComposeResult, Dto, GuardrailOutcome, LlmPlanProposal
+from strategy_agent.models import (
+    ComposeContext,
+    ComposeResult,
+    Dto,
+    GuardrailOutcome,
+    LlmPlanProposal,
+)
 
 
 class PolicyDecision(Dto):

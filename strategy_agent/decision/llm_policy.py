@@ -135,6 +135,7 @@ class LlmPolicy(Policy):
         """Ask the model, parse its plan (one repair round), and return it with the audit."""
         messages = self.messages_for(context)
         audit = self._new_audit(messages)
+        load_litellm()  # the first import takes seconds: not part of the model's latency
         started = time.perf_counter()
         try:
             parsed = self._plan(messages, context, audit)

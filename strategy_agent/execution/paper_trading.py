@@ -97,6 +97,9 @@ class PaperExecutionGateway(ExecutionGateway):
             fee=fee,
         )
         applied = scratch.apply(fill)
+        # value the position at the close again (as the coordinator will), so the next
+        # instruction's check sees the book the strategy will really hold
+        scratch.mark({symbol: close}, ts)
         return _result(
             instruction,
             ts,

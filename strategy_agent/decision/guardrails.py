@@ -1,0 +1,811 @@
+"""Guardrails: turn a policy's plan into orders that respect every limit.
+
+Semantics, in one place:
+
+- ``target_qty`` is the SIGNED target position. ``buy`` must raise the position
+  and ``sell`` lower it; ``flat`` means a target of 0; ``noop`` emits nothing.
+- Each check is a pure function: a veto returns a reason (or ``None``), a clamp
+  returns the new target and a reason. Vetoes are data, never exceptions; every
+  item gets exactly one ``GuardrailOutcome``.
+- Every limit is a *band* of allowed targets that always contains the current
+  position: a target is clamped into the band, so it only ever moves back
+  toward the current position. Hence a portfolio that already breaks a limit
+  (prices moved) can only be reduced, and flooring the order to the lot size
+  (which also moves the target toward the current position) keeps every limit,
+  for flips too.
+- Risk-reducing items (the position moves toward zero without flipping) are
+  processed before exposure-increasing ones, so the cash and headroom they free
+  is usable. Confidence and cool-down only block exposure-increasing items (a
+  flip is one): getting out is always allowed.
+- Net exposure also binds risk-reducing items (closing one leg of a hedge
+  raises net exposure). The reducing items are first tried together (orders of
+  one plan go out together); only if the plan's end state breaks the net cap
+  are they clamped one by one.
+- Gross exposure is checked against the equity left after this plan's fees and
+  slippage, as an exchange's margin check does; the other caps against
+  ``portfolio.total_value``. A position traded earlier in the plan may be
+  valued at its fill price by the exchange (the paper exchange does), so the
+  gross check also allows for that slippage on it.
+- Instructions come out in processing order (reductions first: a sale must
+  free the cash before a purchase spends it); outcomes keep the plan's order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from pydantic import Field, field_validator
+
+from strategy_agent.data.interfaces import MarketRulesProvider
+from strategy_agent.errors import ConfigurationError
+from strategy_agent.models import (
+    Dto,
+    ExchangeConfig,
+    GuardrailOutcome,
+    LlmDecisionItem,
+    MarketRules,
+    MarketType,
+    OutcomeStatus,
+    PortfolioView,
+    Side,
+    TradeDigest,
+    TradeInstruction,
+    TradingConfig,
+    interval_ms,
+)
+
+# A position whose magnitude is at most this is flat (float dust after a close).
+DUST_QTY = 1e-12
+# Float noise forgiven when flooring to a lot: 0.3 / 0.1 is 3 lots, not 2.
+_LOT_TOLERANCE = 1e-9
+# Relative slack when comparing the plan's net exposure with its bound.
+_NET_SLACK = 1e-9
+
+
+class GuardrailLimits(Dto):
+    """The limits the guardrails enforce, derived from the configuration.
+
+    Caps are fractions of equity: ``max_position_pct`` per instrument notional,
+    ``max_gross_exposure`` (already capped by ``max_leverage``) and
+    ``max_net_exposure`` for the whole book. ``max_position_qty`` caps the
+    position size per symbol. ``model_dump()`` is what policies see as
+    ``ComposeContext.constraints``.
+    """
+
+    symbols: list[str] = Field(min_length=1)
+    market_type: MarketType = "spot"
+    allow_short: bool = False
+    max_leverage: float = Field(default=1.0, ge=1)
+    max_positions: int = Field(default=3, ge=1)
+    max_position_pct: float = Field(default=0.4, gt=0)
+    max_position_qty: dict[str, float] = Field(default_factory=dict)
+    max_gross_exposure: float = Field(default=1.0, gt=0)
+    max_net_exposure: float = Field(default=1.0, gt=0)
+    min_confidence: float = Field(default=0.0, ge=0, le=1)
+    cooldown_ms: int = Field(default=0, ge=0)
+    fee_bps: float = Field(default=10.0, ge=0)
+    slippage_bps: float = Field(default=5.0, ge=0)
+
+    @field_validator("max_position_qty")
+    @classmethod
+    def _positive_caps(cls, value: dict[str, float]) -> dict[str, float]:
+        for symbol, cap in value.items():
+            if not cap > 0:
+                raise ValueError(f"max_position_qty for {symbol} must be > 0, got {cap}")
+        return value
+
+    @classmethod
+    def from_config(cls, trading: TradingConfig, exchange: ExchangeConfig) -> GuardrailLimits:
+        """Limits of a strategy: spot is long-only at 1x; gross is capped by leverage."""
+        spot = exchange.market_type == "spot"
+        leverage = 1.0 if spot else trading.max_leverage
+        gross = min(trading.max_gross_exposure, leverage)
+        return cls(
+            symbols=list(trading.symbols),
+            market_type=exchange.market_type,
+            allow_short=trading.allow_short and not spot,
+            max_leverage=leverage,
+            max_positions=trading.max_positions,
+            max_position_pct=trading.max_position_pct,
+            max_position_qty=dict(trading.max_position_qty),
+            max_gross_exposure=gross,
+            max_net_exposure=min(trading.max_net_exposure, gross),
+            min_confidence=trading.min_confidence,
+            cooldown_ms=trading.cooldown_bars * interval_ms(trading.interval),
+            fee_bps=exchange.fee_bps,
+            slippage_bps=exchange.slippage_bps,
+        )
+
+
+# --- small helpers -------------------------------------------------------------------------
+
+
+def is_open(quantity: float) -> bool:
+    """Whether a signed position quantity is an open position (not dust)."""
+    return abs(quantity) > DUST_QTY
+
+
+def is_increasing(current: float, target: float) -> bool:
+    """Whether moving from ``current`` to ``target`` adds exposure (a flip does)."""
+    return abs(target) > abs(current) or target * current < 0
+
+
+def clamp_into_band(target: float, current: float, low: float, high: float) -> float:
+    """Clamp ``target`` into the smallest interval holding ``[low, high]`` and ``current``.
+
+    The result lies between ``current`` and ``target``: a clamp never reverses
+    the direction of an order, and a position outside ``[low, high]`` may only
+    move back toward it.
+    """
+    return min(max(target, min(low, current)), max(high, current))
+
+
+def _num(value: float) -> str:
+    return f"{value:.10g}"
+
+
+def quote_of(symbol: str) -> str:
+    """Quote currency of a ccxt symbol (``BTC/USDT`` and ``BTC/USDT:USDT`` give ``USDT``)."""
+    if "/" not in symbol:
+        return "quote"
+    return symbol.split("/", 1)[1].split(":", 1)[0]
+
+
+def _utc(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _step_decimals(step: float) -> int:
+    exponent = Decimal(repr(float(step))).normalize().as_tuple().exponent
+    return max(-int(exponent), 0)
+
+
+def floor_to_step(quantity: float, step: float) -> float:
+    """Round a non-negative quantity down to a whole number of lots of ``step``.
+
+    Float noise below 1e-9 lot is forgiven (``floor_to_step(0.3, 0.1) == 0.3``);
+    the result is rounded to the step's decimals so it prints cleanly.
+    """
+    if not quantity > 0:
+        return 0.0
+    lots = quantity / step + _LOT_TOLERANCE
+    if not math.isfinite(lots):
+        return 0.0
+    return round(math.floor(lots) * step, _step_decimals(step))
+
+
+# --- vetoes (a reason, or None) ------------------------------------------------------------
+
+
+def check_known_symbol(symbol: str, symbols: list[str]) -> str | None:
+    """Veto symbols the strategy does not trade."""
+    if symbol in symbols:
+        return None
+    return (
+        f"{symbol} is not one of this strategy's symbols ({', '.join(symbols)}); "
+        f"add it to trading.symbols to trade it"
+    )
+
+
+def screen_duplicates(items: list[LlmDecisionItem]) -> dict[int, str]:
+    """Vetoes for repeated symbols, by item index.
+
+    Identical items (same action and target) keep the first; items that
+    contradict each other are all rejected, since the plan does not say which
+    one it means.
+    """
+    by_symbol: dict[str, list[int]] = {}
+    for index, item in enumerate(items):
+        by_symbol.setdefault(item.instrument.symbol, []).append(index)
+    vetoes: dict[int, str] = {}
+    for symbol, indexes in by_symbol.items():
+        if len(indexes) < 2:
+            continue
+        intents = {_intent_key(items[i]) for i in indexes}
+        if len(intents) == 1:
+            for index in indexes[1:]:
+                vetoes[index] = (
+                    f"duplicate of item {indexes[0] + 1} for {symbol}; only the first is used"
+                )
+            continue
+        listed = ", ".join(f"#{i + 1} {_describe_intent(items[i])}" for i in indexes)
+        for index in indexes:
+            vetoes[index] = (
+                f"contradicting items for {symbol} ({listed}); send one item per symbol. "
+                f"None of them was used"
+            )
+    return vetoes
+
+
+def _intent_key(item: LlmDecisionItem) -> tuple[str, float]:
+    if item.action in ("flat", "noop"):
+        return (item.action, 0.0)
+    return (item.action, item.target_qty)
+
+
+def _describe_intent(item: LlmDecisionItem) -> str:
+    if item.action in ("flat", "noop"):
+        return item.action
+    return f"{item.action} {_num(item.target_qty)}"
+
+
+def check_action(action: str, current: float, target: float) -> str | None:
+    """Veto a buy that does not raise the position or a sell that does not lower it."""
+    if action == "buy" and not target > current:
+        return (
+            f"action buy but target {_num(target)} is not above current {_num(current)}; "
+            f"use sell to reduce, or noop to hold"
+        )
+    if action == "sell" and not target < current:
+        return (
+            f"action sell but target {_num(target)} is not below current {_num(current)}; "
+            f"use buy to add, or noop to hold"
+        )
+    return None
+
+
+def check_price(symbol: str, prices: dict[str, float]) -> str | None:
+    """Veto symbols without a usable price in the market snapshot."""
+    price = prices.get(symbol)
+    if price is not None and math.isfinite(price) and price > 0:
+        return None
+    return f"no price for {symbol} in the market snapshot; it cannot be traded this cycle"
+
+
+def check_confidence(
+    confidence: float | None, min_confidence: float, increasing: bool
+) -> str | None:
+    """Veto exposure-increasing items below ``min_confidence`` (reductions always pass).
+
+    An item without a confidence counts as below any threshold above 0.
+    """
+    if not increasing or min_confidence <= 0:
+        return None
+    if confidence is None:
+        return (
+            f"no confidence given and min_confidence is {min_confidence:.2f}; "
+            f"only risk-reducing items pass without one"
+        )
+    if confidence < min_confidence:
+        return (
+            f"confidence {confidence:.2f} is below min_confidence {min_confidence:.2f}; "
+            f"only risk-reducing items pass below it"
+        )
+    return None
+
+
+def check_cooldown(
+    symbol: str, digest: TradeDigest, now_ms: int, cooldown_ms: int, increasing: bool
+) -> str | None:
+    """Veto new exposure on a symbol whose last losing trade is under ``cooldown_ms`` old."""
+    if not increasing or cooldown_ms <= 0:
+        return None
+    entry = digest.by_instrument.get(symbol)
+    if entry is None or entry.last_loss_ts is None:
+        return None
+    if now_ms - entry.last_loss_ts >= cooldown_ms:
+        return None
+    return (
+        f"{symbol} is cooling down after a losing trade at {_utc(entry.last_loss_ts)}: "
+        f"new exposure is allowed from {_utc(entry.last_loss_ts + cooldown_ms)} "
+        f"(trading.cooldown_bars); reducing is allowed"
+    )
+
+
+def check_max_positions(
+    symbol: str, current: float, target: float, open_symbols: list[str], max_positions: int
+) -> str | None:
+    """Veto opening a new position when ``max_positions`` are already open."""
+    if is_open(current) or not is_open(target):
+        return None
+    others = [s for s in open_symbols if s != symbol]
+    if len(others) < max_positions:
+        return None
+    return (
+        f"max_positions is {max_positions} and {len(others)} are open "
+        f"({', '.join(sorted(others))}); close one first (earlier in the plan works)"
+    )
+
+
+# --- clamps (new target, reason or None) -----------------------------------------------------
+
+
+def _clamped(target: float, new_target: float, reason: str) -> tuple[float, str | None]:
+    if new_target == target:
+        return target, None
+    return new_target, f"{reason}: target {_num(target)} -> {_num(new_target)}"
+
+
+def clamp_short(target: float, current: float, allow_short: bool) -> tuple[float, str | None]:
+    """Clamp a negative target to 0 when shorting is not allowed."""
+    if allow_short:
+        return target, None
+    new_target = clamp_into_band(target, current, 0.0, math.inf)
+    return _clamped(target, new_target, "shorting is not allowed (spot, or allow_short off)")
+
+
+def clamp_position_qty(
+    target: float, current: float, max_qty: float | None
+) -> tuple[float, str | None]:
+    """Clamp |target| to the per-symbol quantity cap (``max_position_qty``)."""
+    if max_qty is None:
+        return target, None
+    new_target = clamp_into_band(target, current, -max_qty, max_qty)
+    return _clamped(target, new_target, f"max_position_qty is {_num(max_qty)}")
+
+
+def clamp_position_notional(
+    target: float, current: float, unit_value: float, equity: float, max_pct: float
+) -> tuple[float, str | None]:
+    """Clamp |target| x unit value to ``max_pct`` of equity."""
+    cap_notional = max(0.0, max_pct * equity)
+    cap_qty = cap_notional / unit_value
+    new_target = clamp_into_band(target, current, -cap_qty, cap_qty)
+    reason = f"max_position_pct {max_pct:.0%} of equity {equity:,.2f} is {cap_notional:,.2f}"
+    return _clamped(target, new_target, reason)
+
+
+def clamp_gross(
+    target: float,
+    current: float,
+    unit_value: float,
+    gross: float,
+    equity: float,
+    max_gross: float,
+    cost_rates: tuple[float, float] = (0.0, 0.0),
+) -> tuple[float, str | None]:
+    """Clamp so gross exposure stays within ``max_gross`` x equity after this order's costs.
+
+    ``cost_rates`` are the (buy, sell) trading costs as fractions of the order
+    notional: they lower the equity the cap is measured on.
+    """
+    other = max(0.0, gross - abs(current) * unit_value)
+    buy_rate, sell_rate = cost_rates
+    budget = max_gross * equity - other
+    high = (budget + max_gross * buy_rate * current * unit_value) / (
+        unit_value * (1 + max_gross * buy_rate)
+    )
+    low = -(budget - max_gross * sell_rate * current * unit_value) / (
+        unit_value * (1 + max_gross * sell_rate)
+    )
+    # Moving toward zero always lowers gross exposure, so [0, current] stays allowed.
+    new_target = clamp_into_band(target, current, min(low, 0.0), max(high, 0.0))
+    reason = (
+        f"max_gross_exposure {max_gross:g}x equity {equity:,.2f} (other positions {other:,.2f})"
+    )
+    return _clamped(target, new_target, reason)
+
+
+def clamp_net(
+    target: float, current: float, unit_value: float, net: float, equity: float, max_net: float
+) -> tuple[float, str | None]:
+    """Clamp so |net exposure| stays within ``max_net`` x equity (or does not grow)."""
+    other = net - current * unit_value
+    bound = max(0.0, max_net * equity)
+    low = (-bound - other) / unit_value
+    high = (bound - other) / unit_value
+    new_target = clamp_into_band(target, current, low, high)
+    reason = (
+        f"max_net_exposure {max_net:g}x equity {equity:,.2f} (net of other positions {other:,.2f})"
+    )
+    return _clamped(target, new_target, reason)
+
+
+def clamp_cash(
+    target: float, current: float, unit_cost: float, cash: float
+) -> tuple[float, str | None]:
+    """Clamp a spot buy to what ``cash`` pays, ``unit_cost`` including fee and slippage."""
+    affordable = max(0.0, cash) / unit_cost
+    new_target = clamp_into_band(target, current, -math.inf, current + affordable)
+    reason = f"cash {cash:,.2f} (with this plan's sales, after fees and slippage)"
+    return _clamped(target, new_target, reason)
+
+
+# --- rounding -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RoundedOrder:
+    """An order after lot rounding: its quantity and the target it reaches, or a veto."""
+
+    quantity: float = 0.0
+    final_target: float = 0.0
+    reasons: tuple[str, ...] = ()
+    veto: str | None = None
+    full_close: bool = False
+
+
+def round_order(
+    symbol: str, current: float, target: float, unit_value: float, rules: MarketRules
+) -> RoundedOrder:
+    """Turn a target into an order that the market accepts.
+
+    The order is floored to the lot size (so the target moves back toward the
+    current position); a full close (target 0) uses the exact current quantity,
+    leaving no dust, and is exempt from ``min_qty``/``min_notional``.
+    ``max_qty`` caps one order.
+    """
+    sign = 1.0 if target > current else -1.0
+    full_close = target == 0.0
+    quantity = abs(current) if full_close else floor_to_step(abs(target - current), rules.qty_step)
+    reasons: list[str] = []
+    if rules.max_qty is not None and quantity > rules.max_qty:
+        capped = floor_to_step(rules.max_qty, rules.qty_step)
+        reasons.append(
+            f"max_qty for {symbol} is {_num(rules.max_qty)} per order: "
+            f"order {_num(quantity)} -> {_num(capped)}"
+        )
+        quantity, full_close = capped, False
+    final = current + sign * quantity
+    if not full_close and not reasons and abs(final) <= _LOT_TOLERANCE * abs(current):
+        quantity, final, full_close = abs(current), 0.0, True  # a whole close after all
+    if quantity <= 0:
+        return RoundedOrder(
+            veto=(
+                f"order {_num(abs(target - current))} {symbol} is smaller than one lot "
+                f"({_num(rules.qty_step)})"
+            )
+        )
+    if full_close:
+        return RoundedOrder(quantity, 0.0, tuple(reasons), full_close=True)
+    veto = _minimum_veto(symbol, quantity, unit_value, rules)
+    if veto:
+        return RoundedOrder(veto=veto, reasons=tuple(reasons))
+    return RoundedOrder(quantity, final, tuple(reasons))
+
+
+def _minimum_veto(
+    symbol: str, quantity: float, unit_value: float, rules: MarketRules
+) -> str | None:
+    if quantity < rules.min_qty:
+        return f"min_qty for {symbol} is {_num(rules.min_qty)}, order is {_num(quantity)}"
+    notional = quantity * unit_value
+    if notional < rules.min_notional:
+        quote = quote_of(symbol)
+        return (
+            f"min_notional for {symbol} is {rules.min_notional:g} {quote}, "
+            f"order is {notional:.2f} {quote}"
+        )
+    return None
+
+
+# --- the plan's book ------------------------------------------------------------------------
+
+
+@dataclass
+class _Book:
+    """Positions, spot cash and equity as the plan's accepted orders leave them."""
+
+    positions: dict[str, float]
+    unit_values: dict[str, float]
+    equity: float
+    cost_equity: float  # equity minus this plan's fees and slippage so far
+    cash: float
+    # Per symbol traded in this plan: how much valuing it at its fill price may
+    # add to gross exposure and take from equity.
+    remarks: dict[str, float] = field(default_factory=dict)
+
+    def qty(self, symbol: str) -> float:
+        return self.positions.get(symbol, 0.0)
+
+    def gross(self) -> float:
+        return sum(abs(q) * self.unit_values.get(s, 0.0) for s, q in self.positions.items())
+
+    def net(self) -> float:
+        return sum(q * self.unit_values.get(s, 0.0) for s, q in self.positions.items())
+
+    def open_symbols(self) -> list[str]:
+        return [s for s, q in self.positions.items() if is_open(q)]
+
+    def remark_total(self) -> float:
+        return sum(self.remarks.values())
+
+    def copy(self) -> _Book:
+        return replace(self, positions=dict(self.positions), remarks=dict(self.remarks))
+
+
+@dataclass(frozen=True)
+class _Costs:
+    """Fee and slippage as fractions (from bps)."""
+
+    fee: float
+    slippage: float
+
+    def cash_per_unit(self, side: Side, unit_value: float) -> float:
+        """Cash paid (buy, positive) or received (sell, negative) per unit."""
+        if side == "buy":
+            return unit_value * (1 + self.slippage) * (1 + self.fee)
+        return -unit_value * (1 - self.slippage) * (1 - self.fee)
+
+    def rates(self) -> tuple[float, float]:
+        """Equity lost per unit of notional traded: (buy, sell)."""
+        buy = (1 + self.slippage) * (1 + self.fee) - 1
+        sell = 1 - (1 - self.slippage) * (1 - self.fee)
+        return buy, sell
+
+
+def _contract_size(rules: MarketRulesProvider, symbol: str) -> float:
+    try:
+        return rules.rules_for(symbol).contract_size
+    except ConfigurationError:
+        return 1.0
+
+
+def _book_from(
+    portfolio: PortfolioView,
+    prices: dict[str, float],
+    rules: MarketRulesProvider,
+    limits: GuardrailLimits,
+) -> _Book:
+    positions = {s: p.quantity for s, p in portfolio.positions.items()}
+    unit_values: dict[str, float] = {}
+    for symbol in set(positions) | set(limits.symbols):
+        price = prices.get(symbol)
+        if price is None or not (math.isfinite(price) and price > 0):
+            snapshot = portfolio.positions.get(symbol)
+            price = (snapshot.mark_price or snapshot.avg_price or 0.0) if snapshot else 0.0
+        unit_values[symbol] = price * _contract_size(rules, symbol)
+    equity = portfolio.total_value
+    if equity is None:
+        equity = portfolio.cash + sum(q * unit_values[s] for s, q in positions.items())
+    cash = portfolio.available_cash if portfolio.available_cash is not None else portfolio.cash
+    return _Book(positions, unit_values, equity, equity, cash)
+
+
+# --- per-item work ------------------------------------------------------------------------
+
+
+@dataclass
+class _Work:
+    """An item that passed the stateless checks, with its (clamped) target."""
+
+    index: int
+    item: LlmDecisionItem
+    current: float
+    target: float
+    unit_value: float
+    rules: MarketRules
+    reasons: list[str]
+    increasing: bool
+
+    @property
+    def symbol(self) -> str:
+        return self.item.instrument.symbol
+
+
+@dataclass(frozen=True)
+class _Order:
+    index: int
+    item: LlmDecisionItem
+    side: Side
+    quantity: float
+    final_target: float
+
+
+def _outcome(
+    item: LlmDecisionItem,
+    status: OutcomeStatus,
+    reasons: list[str],
+    final_target: float | None = None,
+    order_qty: float | None = None,
+) -> GuardrailOutcome:
+    return GuardrailOutcome(
+        symbol=item.instrument.symbol,
+        action=item.action,
+        status=status,
+        requested_qty=item.target_qty,
+        final_target_qty=final_target,
+        order_qty=order_qty,
+        reasons=reasons,
+    )
+
+
+def _prepare(
+    index: int,
+    item: LlmDecisionItem,
+    book: _Book,
+    prices: dict[str, float],
+    rules: MarketRulesProvider,
+) -> _Work | GuardrailOutcome:
+    """Checks that need no limits state: action, price, market rules."""
+    symbol = item.instrument.symbol
+    current = book.qty(symbol)
+    if item.action == "noop":
+        return _outcome(item, "accepted", [], final_target=current)
+    target = 0.0 if item.action == "flat" else item.target_qty
+    if item.action == "flat" and not is_open(current):
+        return _outcome(item, "accepted", [], final_target=current)
+    veto = check_action(item.action, current, target) or check_price(symbol, prices)
+    if veto:
+        return _outcome(item, "rejected", [veto])
+    try:
+        market = rules.rules_for(symbol)
+    except ConfigurationError as error:
+        return _outcome(item, "rejected", [str(error)])
+    unit_value = prices[symbol] * market.contract_size
+    return _Work(index, item, current, target, unit_value, market, [], False)
+
+
+def _limit_target(
+    work: _Work, equity: float, digest: TradeDigest, limits: GuardrailLimits, now_ms: int
+) -> _Work | GuardrailOutcome:
+    """Per-instrument clamps, then the confidence and cool-down vetoes."""
+    current = work.current
+    target, short_reason = clamp_short(work.target, current, limits.allow_short)
+    cap = limits.max_position_qty.get(work.symbol)
+    target, qty_reason = clamp_position_qty(target, current, cap)
+    target, notional_reason = clamp_position_notional(
+        target, current, work.unit_value, equity, limits.max_position_pct
+    )
+    reasons = [r for r in (short_reason, qty_reason, notional_reason) if r]
+    increasing = is_increasing(current, target)
+    veto = check_confidence(work.item.confidence, limits.min_confidence, increasing)
+    veto = veto or check_cooldown(work.symbol, digest, now_ms, limits.cooldown_ms, increasing)
+    if veto:
+        return _outcome(work.item, "rejected", [*reasons, veto])
+    return replace(work, target=target, reasons=reasons, increasing=increasing)
+
+
+def _resolve(
+    work: _Work, book: _Book, limits: GuardrailLimits, costs: _Costs, check_net: bool
+) -> tuple[GuardrailOutcome, _Order | None]:
+    """Portfolio-wide limits against the plan's book so far, then lot rounding."""
+    current, target, reasons = work.current, work.target, list(work.reasons)
+    veto = check_max_positions(
+        work.symbol, current, target, book.open_symbols(), limits.max_positions
+    )
+    if veto:
+        return _outcome(work.item, "rejected", [*reasons, veto]), None
+    if limits.market_type == "spot":
+        unit_cost = costs.cash_per_unit("buy", work.unit_value)
+        target, reason = clamp_cash(target, current, unit_cost, book.cash)
+        reasons.append(reason or "")
+    remarks = book.remark_total()
+    target, reason = clamp_gross(
+        target,
+        current,
+        work.unit_value,
+        book.gross() + remarks,
+        book.cost_equity - remarks,
+        limits.max_gross_exposure,
+        costs.rates(),
+    )
+    reasons.append(reason or "")
+    if check_net:
+        target, reason = clamp_net(
+            target, current, work.unit_value, book.net(), book.equity, limits.max_net_exposure
+        )
+        reasons.append(reason or "")
+    reasons = [r for r in reasons if r]
+    if target == current:
+        reasons.append("no room left within the limits above; nothing to trade")
+        return _outcome(work.item, "rejected", reasons), None
+    rounded = round_order(work.symbol, current, target, work.unit_value, work.rules)
+    if limits.market_type == "spot" and target > current:
+        rounded = _within_cash(
+            work, rounded, costs.cash_per_unit("buy", work.unit_value), book.cash
+        )
+    reasons.extend(rounded.reasons)
+    if rounded.veto:
+        return _outcome(work.item, "rejected", [*reasons, rounded.veto]), None
+    side: Side = "buy" if target > current else "sell"
+    status: OutcomeStatus = "clamped" if reasons else "accepted"
+    outcome = _outcome(work.item, status, reasons, rounded.final_target, rounded.quantity)
+    return outcome, _Order(work.index, work.item, side, rounded.quantity, rounded.final_target)
+
+
+def _within_cash(work: _Work, rounded: RoundedOrder, unit_cost: float, cash: float) -> RoundedOrder:
+    """One lot less when the lot tolerance rounded a cash-bound buy past the cash."""
+    if rounded.veto or rounded.quantity * unit_cost <= cash:
+        return rounded
+    smaller = rounded.final_target - work.rules.qty_step
+    if smaller <= work.current:
+        return RoundedOrder(veto=f"cash {cash:,.2f} does not pay one lot of {work.symbol}")
+    return round_order(work.symbol, work.current, smaller, work.unit_value, work.rules)
+
+
+def _process(
+    works: list[_Work], book: _Book, limits: GuardrailLimits, costs: _Costs, check_net: bool
+) -> tuple[_Book, list[tuple[GuardrailOutcome, _Order | None, int]]]:
+    """Resolve items in order, each seeing the book the earlier ones left."""
+    book = book.copy()
+    results: list[tuple[GuardrailOutcome, _Order | None, int]] = []
+    for work in works:
+        outcome, order = _resolve(work, book, limits, costs, check_net)
+        if order is not None:
+            unit_value = work.unit_value
+            per_unit = costs.cash_per_unit(order.side, unit_value)
+            cost_rate = costs.rates()[0 if order.side == "buy" else 1]
+            book.positions[work.symbol] = order.final_target
+            book.cash -= order.quantity * per_unit
+            book.cost_equity -= order.quantity * unit_value * cost_rate
+            book.remarks[work.symbol] = abs(order.final_target) * unit_value * costs.slippage
+        results.append((outcome, order, work.index))
+    return book, results
+
+
+def _process_reducing(
+    works: list[_Work], book: _Book, limits: GuardrailLimits, costs: _Costs
+) -> tuple[_Book, list[tuple[GuardrailOutcome, _Order | None, int]]]:
+    """Reductions as one batch; one by one under the net cap only if the batch breaks it."""
+    batch_book, results = _process(works, book, limits, costs, check_net=False)
+    bound = max(limits.max_net_exposure * book.equity, abs(book.net()))
+    if abs(batch_book.net()) <= bound * (1 + _NET_SLACK):
+        return batch_book, results
+    return _process(works, book, limits, costs, check_net=True)
+
+
+def _instructions(orders: list[_Order], compose_id: str) -> list[TradeInstruction]:
+    per_symbol = Counter(order.item.instrument.symbol for order in orders)
+    seen: Counter[str] = Counter()
+    instructions = []
+    for order in orders:
+        symbol = order.item.instrument.symbol
+        seen[symbol] += 1
+        suffix = f":{seen[symbol]}" if per_symbol[symbol] > 1 else ""
+        instructions.append(
+            TradeInstruction(
+                instruction_id=f"{compose_id}:{symbol}{suffix}",
+                compose_id=compose_id,
+                instrument=order.item.instrument,
+                side=order.side,
+                quantity=order.quantity,
+                meta={
+                    "rationale": order.item.rationale,
+                    "confidence": order.item.confidence,
+                    "action": order.item.action,
+                    "target_qty": order.final_target,
+                },
+            )
+        )
+    return instructions
+
+
+def apply_guardrails(
+    items: list[LlmDecisionItem],
+    portfolio: PortfolioView,
+    prices: dict[str, float],
+    digest: TradeDigest,
+    limits: GuardrailLimits,
+    rules: MarketRulesProvider,
+    compose_id: str,
+    now_ms: int,
+) -> tuple[list[TradeInstruction], list[GuardrailOutcome]]:
+    """Check, clamp and round a plan's items into instructions (see the module doc).
+
+    Returns the instructions in execution order (reductions first) and one
+    outcome per item, in the items' order. ``prices`` are the latest closes;
+    equity is ``portfolio.total_value``.
+    """
+    book = _book_from(portfolio, prices, rules, limits)
+    costs = _Costs(fee=limits.fee_bps / 1e4, slippage=limits.slippage_bps / 1e4)
+    outcomes: dict[int, GuardrailOutcome] = {}
+    works: list[_Work] = []
+    duplicates = screen_duplicates(items)
+    for index, item in enumerate(items):
+        veto = check_known_symbol(item.instrument.symbol, limits.symbols) or duplicates.get(index)
+        prepared = (
+            _outcome(item, "rejected", [veto])
+            if veto
+            else _prepare(index, item, book, prices, rules)
+        )
+        if isinstance(prepared, _Work):
+            prepared = _limit_target(prepared, book.equity, digest, limits, now_ms)
+        if isinstance(prepared, _Work):
+            works.append(prepared)
+        else:
+            outcomes[index] = prepared
+    reducing = [w for w in works if not w.increasing]
+    increasing = [w for w in works if w.increasing]
+    book, reduced = _process_reducing(reducing, book, limits, costs)
+    _, increased = _process(increasing, book, limits, costs, check_net=True)
+    orders: list[_Order] = []
+    for outcome, order, index in reduced + increased:
+        outcomes[index] = outcome
+        if order is not None:
+            orders.append(order)
+    return _instructions(orders, compose_id), [outcomes[i] for i in range(len(items))]
