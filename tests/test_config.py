@@ -35,7 +35,7 @@ def test_validation_errors_name_the_field() -> None:
 
 
 def test_unknown_keys_are_refused() -> None:
-    with pytest.raises(ConfigurationError, match="trading.colour"):
+    with pytest.raises(ConfigurationError, match=r"trading\.colour"):
         parse_request({"trading": {"colour": "blue"}})
 
 
