@@ -78,7 +78,9 @@ def build_policy(
         return builtin_policy(request.llm.model_id)
     from strategy_agent.decision.llm_policy import build_llm_policy
 
-    return build_llm_policy(request, limits, api_key=api_key, db_path=db_path)
+    return build_llm_policy(
+        request, limits, api_key=api_key, db_path=db_path, use_cache=request.llm.cache
+    )
 
 
 def build_market(

@@ -1,0 +1,130 @@
+"""Whole cycles with an LLM policy: what the model answers, what the history says.
+
+The fake OpenAI-compatible server answers over real HTTP; each scenario runs a
+full coordinator cycle and reads the stored records back.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from strategy_agent.core import StrategyHalted
+from strategy_agent.factory import StrategyRuntime, open_runtime
+from strategy_agent.models import ModelConfig, TradingConfig, UserRequest
+from strategy_agent.trading_history.store import SqliteStore
+from tests.fakes.fake_llm_server import FakeLlmServer
+
+KEY = "sk-cycle-test-0b1c2d3e4f"
+
+
+def plan(*items: dict[str, Any]) -> str:
+    return json.dumps({"items": list(items), "notes": "test plan"})
+
+
+def item(symbol: str, action: str, target: Any, confidence: float = 0.9) -> dict[str, Any]:
+    return {
+        "instrument": symbol,
+        "action": action,
+        "target_qty": target,
+        "confidence": confidence,
+        "rationale": "because",
+    }
+
+
+@pytest.fixture
+def runtime(db_path: Path, fake_llm: FakeLlmServer) -> tuple[StrategyRuntime, SqliteStore]:
+    store = SqliteStore(db_path)
+    request = UserRequest(
+        llm=ModelConfig(
+            provider="openai",
+            model_id="fake-gpt",
+            api_base=fake_llm.api_base,
+            timeout_s=5,
+            cache=False,
+        ),
+        trading=TradingConfig(symbols=["BTC/USDT", "ETH/USDT"], max_position_pct=0.3),
+    )
+    sid = store.create_strategy(request, now_ms=0)
+    rt = open_runtime(store, sid, api_key=SecretStr(KEY))
+    rt.coordinator._composer.policy._sleep = lambda s: None  # type: ignore[attr-defined]
+    return rt, store
+
+
+def compose_record(store: SqliteStore, sid: str) -> dict[str, Any]:
+    (record,) = store.records(sid, kind="compose", limit=1)
+    return record.payload
+
+
+def test_valid_plan_trades_within_limits(runtime: Any, fake_llm: FakeLlmServer) -> None:
+    rt, store = runtime
+    fake_llm.reply(plan(item("BTC/USDT", "buy", 1.0), item("ETH/USDT", "buy", 0.2)))
+    report = rt.step()
+    assert report.ok
+    payload = compose_record(store, rt.strategy_id)
+    assert payload["model"] == "openai/fake-gpt" and payload["fallback_used"] is False
+    assert payload["prompt_tokens"] == 120 and payload["completion_tokens"] == 40
+    by_symbol = {o["symbol"]: o for o in payload["outcomes"]}
+    # 1 BTC (~60k USDT) is far above 30 % of 10k equity: clamped, with the reason
+    assert by_symbol["BTC/USDT"]["status"] == "clamped"
+    assert any(
+        "max_position_pct" in r or "% of equity" in r for r in by_symbol["BTC/USDT"]["reasons"]
+    )
+    for position in rt.ledger.positions.values():
+        assert abs(position.quantity * position.mark_price) <= 0.3 * rt.ledger.equity * 1.001
+
+
+def test_prose_reply_is_repaired_then_falls_back(runtime: Any, fake_llm: FakeLlmServer) -> None:
+    rt, store = runtime
+    fake_llm.reply("I think the market looks bullish, buy some bitcoin!")
+    fake_llm.reply("Still no JSON, sorry.")
+    report = rt.step()
+    assert report.ok and report.actions == []
+    payload = compose_record(store, rt.strategy_id)
+    assert payload["fallback_used"] is True
+    assert payload["repair_attempted"] is True
+    assert "repair attempted" in payload["fallback_reason"]
+    assert len(fake_llm.chat_requests) == 2
+
+
+def test_nan_and_unknown_symbols_rejected_with_reasons(
+    runtime: Any, fake_llm: FakeLlmServer
+) -> None:
+    rt, store = runtime
+    fake_llm.reply(
+        '{"items": [{"instrument": "BTC/USDT", "action": "buy", "target_qty": NaN},'
+        ' {"instrument": "DOGE/USDT", "action": "buy", "target_qty": 5}]}'
+    )
+    report = rt.step()
+    assert report.ok and report.executions == []
+    outcomes = compose_record(store, rt.strategy_id)["outcomes"]
+    assert {o["status"] for o in outcomes} == {"rejected"}
+    assert len(outcomes) == 2 and all(o["reasons"] for o in outcomes)
+
+
+def test_server_error_then_success_is_retried(runtime: Any, fake_llm: FakeLlmServer) -> None:
+    rt, store = runtime
+    fake_llm.error(500, "overloaded")
+    fake_llm.reply(plan(item("ETH/USDT", "buy", 0.1)))
+    assert rt.step().ok
+    payload = compose_record(store, rt.strategy_id)
+    assert payload["retries"] == 1 and payload["fallback_used"] is False
+
+
+def test_refused_key_halts_and_is_recorded_without_the_key(
+    runtime: Any, fake_llm: FakeLlmServer, db_path: Path
+) -> None:
+    rt, store = runtime
+    fake_llm.error(401, "invalid api key")
+    with pytest.raises(StrategyHalted, match="refused the API key"):
+        rt.step()
+    (error,) = store.records(rt.strategy_id, kind="error", limit=1)
+    assert "refused the API key" in error.payload["error"]
+    assert len(fake_llm.chat_requests) == 1
+    store.close()
+    for path in db_path.parent.glob(db_path.name + "*"):
+        assert KEY.encode() not in path.read_bytes()

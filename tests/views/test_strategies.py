@@ -1,0 +1,77 @@
+"""Strategies queries and actions: cards, options, duplicate, delete, choices."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from strategy_agent.runner import StrategyRunner
+from strategy_agent.trading_history.store import SqliteStore
+from strategy_agent.views import strategies as views
+from tests.app.helpers import Populated, request
+
+
+def test_cards_newest_first_with_sparklines(store: SqliteStore, history: Populated) -> None:
+    cards = views.strategy_cards(store, running={history.trend_id})
+    assert [c.strategy_id for c in cards] == [history.hold_id, history.trend_id]
+    hold, trend = cards
+    assert hold.model == "builtin/buy_and_hold" and hold.mode == "paper"
+    assert hold.symbols == ["BTC/USDT", "ETH/USDT"] and hold.cycles == 40
+    assert 2 <= len(trend.sparkline) <= views.SPARKLINE_POINTS
+    latest = store.latest_equity(history.trend_id)
+    assert latest is not None and trend.sparkline[-1] == latest.equity
+    assert trend.running and not hold.running
+    assert trend.pnl_pct == pytest.approx((latest.equity / 10_000 - 1) * 100)
+
+
+def test_options_are_newest_first(store: SqliteStore, history: Populated) -> None:
+    options = views.strategy_options(store)
+    assert [sid for sid, _ in options] == [history.hold_id, history.trend_id]
+    assert options[0][1] == f"Hold · paused · {history.hold_id}"
+
+
+def test_duplicate_copies_the_config_not_the_history(
+    store: SqliteStore, history: Populated
+) -> None:
+    copy_id = views.duplicate_strategy(store, history.trend_id)
+    original = store.get_strategy(history.trend_id)
+    copy = store.get_strategy(copy_id)
+    assert copy.name == "Trend (copy)" and copy.status == "created"
+    assert copy.request.llm == original.request.llm
+    assert copy.request.trading.symbols == original.request.trading.symbols
+    assert store.cycle_count(copy_id) == 0
+
+
+def test_delete_stops_a_running_strategy_first(tmp_path: Path) -> None:
+    db = tmp_path / "d.db"
+    with SqliteStore(db) as store:
+        sid = store.create_strategy(request("Doomed", "noop"), 1)
+        runner = StrategyRunner(db, step_delay_s=0.01)
+        runner.start(sid)
+        deadline = time.time() + 10
+        while store.cycle_count(sid) == 0 and time.time() < deadline:
+            time.sleep(0.02)
+        views.delete_strategy(store, runner, sid)
+        assert not runner.is_running(sid)
+        assert store.list_strategies() == []
+        assert store.cycle_count(sid) == 0
+
+
+def test_create_keeps_a_typed_key_in_the_runner_only(tmp_path: Path) -> None:
+    from pydantic import SecretStr
+
+    db = tmp_path / "k.db"
+    runner = StrategyRunner(db)
+    with SqliteStore(db) as store:
+        sid = views.create_strategy(store, runner, request("Keyed", "noop"), SecretStr("sk-x1"))
+    assert runner._key(sid) == SecretStr("sk-x1")
+    assert b"sk-x1" not in db.read_bytes()
+
+
+def test_symbol_choices_and_builtin_models() -> None:
+    assert views.symbol_choices("simulated")[:3] == ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
+    assert views.symbol_choices("binance") == []
+    assert views.symbol_choices("binance", ["ETH/USDT", "BTC/USDT"]) == ["BTC/USDT", "ETH/USDT"]
+    assert {"buy_and_hold", "ema_crossover", "rsi_reversion", "noop"} <= set(views.builtin_models())
