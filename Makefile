@@ -34,18 +34,18 @@ demo: $(STAMP_RUN)
 
 ## test: lint, types, then every test (browser tests when Chromium is present)
 test: $(STAMP_DEV)
-	$(BIN)/ruff check strategy_agent tests bench app.py pages
+	$(BIN)/ruff check strategy_agent tests bench app.py app_pages
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 lint: $(STAMP_DEV)
-	$(BIN)/ruff check strategy_agent tests bench app.py pages
-	$(BIN)/ruff format --check strategy_agent tests bench app.py pages
+	$(BIN)/ruff check strategy_agent tests bench app.py app_pages
+	$(BIN)/ruff format --check strategy_agent tests bench app.py app_pages
 	$(BIN)/mypy
 
 fmt: $(STAMP_DEV)
-	$(BIN)/ruff format strategy_agent tests bench app.py pages
-	$(BIN)/ruff check --fix strategy_agent tests bench app.py pages
+	$(BIN)/ruff format strategy_agent tests bench app.py app_pages
+	$(BIN)/ruff check --fix strategy_agent tests bench app.py app_pages
 
 bench: $(STAMP_DEV)
 	$(BIN)/python bench/prompt_tokens.py

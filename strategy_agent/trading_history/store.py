@@ -43,7 +43,7 @@ from strategy_agent.models import (
 from strategy_agent.trading_history.interfaces import HistoryRecorder
 
 DEFAULT_DB_PATH = Path("data/strategy_agent.db")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_S = 30.0
 
 _STATUSES: tuple[str, ...] = get_args(StrategyStatus)
@@ -120,6 +120,13 @@ _MIGRATIONS: list[list[str]] = [
             payload TEXT NOT NULL
         )""",
         "CREATE INDEX idx_trades_strategy ON trades (strategy_id, exit_ts)",
+    ],
+    # 2: LLM cost as a column, so the leaderboard sums it with an index, not JSON parsing
+    [
+        "ALTER TABLE history_records ADD COLUMN cost_usd REAL",
+        "UPDATE history_records SET cost_usd = json_extract(payload, '$.cost_usd') "
+        "WHERE kind = 'compose'",
+        "CREATE INDEX idx_history_cost ON history_records (strategy_id, kind, cost_usd)",
     ],
 ]
 
@@ -337,10 +344,13 @@ class SqliteStore(HistoryRecorder):
     def _insert_record(self, strategy_id: str, record: HistoryRecord) -> None:
         _same_strategy(strategy_id, record.strategy_id, "HistoryRecord")
         payload = pydantic_core.to_json(record.payload, inf_nan_mode="null").decode()
+        cost = record.payload.get("cost_usd") if record.kind == "compose" else None
+        if not isinstance(cost, (int, float)) or isinstance(cost, bool) or cost != cost:
+            cost = None
         self.db.execute(
-            "INSERT INTO history_records (ts, strategy_id, kind, reference_id, payload) "
-            "VALUES (?, ?, ?, ?, ?)",
-            [record.ts, strategy_id, record.kind, record.reference_id, payload],
+            "INSERT INTO history_records (ts, strategy_id, kind, reference_id, payload, cost_usd) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [record.ts, strategy_id, record.kind, record.reference_id, payload, cost],
         )
 
     def _insert_fill(self, strategy_id: str, fill: Fill) -> None:
@@ -431,6 +441,14 @@ class SqliteStore(HistoryRecorder):
             [strategy_id],
         )
         return {key: float(value) for key, value in rows[0].items()}
+
+    def llm_cost(self, strategy_id: str) -> float | None:
+        """Total LLM cost in USD of the strategy's cycles; None when no cost is known."""
+        value = self._scalar(
+            "SELECT SUM(cost_usd) FROM history_records WHERE strategy_id = ? AND kind = 'compose'",
+            [strategy_id],
+        )
+        return None if value is None else float(value)
 
     def cycle_count(self, strategy_id: str) -> int:
         """Number of cycles recorded (distinct ``reference_id`` over the checkpoints)."""

@@ -635,3 +635,18 @@ def test_a_store_refuses_use_from_another_thread(store: SqliteStore) -> None:
     thread.start()
     thread.join()
     assert len(caught) == 1 and isinstance(caught[0], sqlite3.ProgrammingError)
+
+
+def test_llm_cost_is_summed_from_compose_records(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "cost.db")
+    sid = store.create_strategy(UserRequest(), now_ms=0)
+    assert store.llm_cost(sid) is None
+    for i, cost in enumerate([0.002, None, 0.0005]):
+        record = HistoryRecord(
+            ts=i, kind="compose", reference_id=f"c{i}", payload={"cost_usd": cost}, strategy_id=sid
+        )
+        store.write_cycle(sid, [record], [], [], None)
+    store.record(
+        HistoryRecord(ts=9, kind="error", reference_id="c9", payload={"cost_usd": 5.0}, strategy_id=sid)
+    )
+    assert store.llm_cost(sid) == pytest.approx(0.0025)

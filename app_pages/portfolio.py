@@ -1,0 +1,105 @@
+"""Portfolio: equity and drawdown, cash and P&L, open positions, and trades on the candles."""
+
+import streamlit as st
+
+from strategy_agent.ui.widgets import (
+    MONEY,
+    PCT,
+    PRICE,
+    QTY,
+    SIGNED,
+    empty_state,
+    live,
+    page_header,
+    status_badge,
+    strategy_picker,
+    table,
+)
+from strategy_agent.ui_runtime import get_runner, open_store
+from strategy_agent.views import format as fmt
+from strategy_agent.views.charts import candles_figure, equity_figure
+from strategy_agent.views.portfolio import overview, symbol_chart
+from strategy_agent.views.strategies import strategy_options
+
+page_header("Portfolio", "Where the money is: equity, drawdown, positions and every fill.")
+runner = get_runner()
+with open_store() as store:
+    options = strategy_options(store)
+if not options:
+    empty_state("No strategy yet: create one first.", "strategies", "Go to Strategies")
+    st.stop()
+strategy_id = strategy_picker(options) or options[0][0]
+
+
+@live(runner.is_running(strategy_id))
+def portfolio() -> None:
+    with open_store() as store:
+        view = overview(store, strategy_id)
+    status_badge(view.status, view.status_reason)
+    top = st.columns(3)
+    top[0].metric(
+        "Equity (USDT)",
+        fmt.number(view.equity),
+        delta=fmt.pct(view.return_pct) if view.started else None,
+        border=True,
+    )
+    top[1].metric("Cash (USDT)", fmt.number(view.cash), border=True)
+    top[2].metric(
+        "Exposure (% of equity)",
+        fmt.pct(view.exposure_pct, signed=False, digits=1),
+        help=f"Gross {fmt.money(view.gross_exposure)}, net {fmt.signed_money(view.net_exposure)}",
+        border=True,
+    )
+    bottom = st.columns(3)
+    bottom[0].metric("Realized P&L (USDT)", fmt.signed_money(view.realized_pnl, ""), border=True)
+    bottom[1].metric(
+        "Unrealized P&L (USDT)", fmt.signed_money(view.unrealized_pnl, ""), border=True
+    )
+    bottom[2].metric("Fees paid (USDT)", fmt.number(view.fees_paid), border=True)
+    if not view.started:
+        empty_state(
+            "No cycle yet: step or start this strategy on the Strategies page.",
+            "strategies",
+            "Go to Strategies",
+        )
+        return
+    with st.container(border=True):
+        st.markdown("**Equity and drawdown**")
+        st.plotly_chart(equity_figure(view.equity_curve, view.initial_capital), key="equity")
+    with st.container(border=True):
+        st.markdown("**Open positions**")
+        if view.positions.empty:
+            st.caption("No open position: the strategy is all in cash.")
+        else:
+            table(
+                view.positions,
+                {
+                    "Quantity": QTY,
+                    "Entry (USDT)": PRICE,
+                    "Mark (USDT)": PRICE,
+                    "Notional (USDT)": MONEY,
+                    "Unrealized P&L (USDT)": SIGNED,
+                    "Unrealized P&L (%)": PCT,
+                },
+            )
+    with st.container(border=True):
+        st.markdown("**Price and trades**")
+        symbols = view.request.trading.symbols
+        symbol = (
+            st.segmented_control(
+                "Symbol", symbols, default=symbols[0], key=f"chart_symbol_{strategy_id}"
+            )
+            or symbols[0]
+        )
+        with open_store() as store:
+            chart = symbol_chart(store, strategy_id, symbol)
+        if chart.candles.empty:
+            st.caption("No candle to show for this symbol yet.")
+        else:
+            st.plotly_chart(
+                candles_figure(symbol, chart.candles, chart.fills, chart.interval_ms),
+                key="candles",
+            )
+
+
+portfolio()

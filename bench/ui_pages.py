@@ -1,0 +1,276 @@
+"""Render time of every app page on a big database (20 strategies x 10,000 cycles).
+
+    python bench/ui_pages.py [--strategies 20] [--cycles 10000] [--db PATH] [--runs 3]
+
+Seeds the database with bulk SQL (one transaction per strategy; the rows have
+the shapes the engine writes: four checkpoints per cycle, fills, closed trades,
+an equity point), then renders each page with ``AppTest`` and prints the first
+render (cold: no memoised query) and the best of ``--runs`` reruns on unchanged
+data. Every page should stay under 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from strategy_agent.factory import SIM_ORIGIN_MS  # noqa: E402
+from strategy_agent.models import TradingConfig, UserRequest, interval_ms  # noqa: E402
+from strategy_agent.trading_history.store import SqliteStore  # noqa: E402
+
+PAGES = [
+    "app_pages/strategies.py",
+    "app_pages/prompt_lab.py",
+    "app_pages/portfolio.py",
+    "app_pages/decisions.py",
+    "app_pages/digest.py",
+    "app_pages/leaderboard.py",
+]
+SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
+BUDGET_S = 1.0
+
+
+def _request(index: int) -> UserRequest:
+    llm = (
+        {"provider": "openai", "model_id": "gpt-4o-mini", "api_key_env": "OPENAI_API_KEY"}
+        if index % 2
+        else {"provider": "builtin", "model_id": "ema_crossover"}
+    )
+    trading = TradingConfig(
+        strategy_name=f"Bench strategy {index:02d}",
+        symbols=SYMBOLS,
+        custom_prompt="Follow the trend; cut losers fast." if index % 2 else None,
+    )
+    return UserRequest.model_validate({"llm": llm, "trading": trading.model_dump()})
+
+
+def _compose_payload(cycle: int, rng: random.Random, prices: dict[str, float], llm: bool) -> str:
+    outcomes = []
+    items = []
+    for symbol in SYMBOLS:
+        action = rng.choice(["noop", "noop", "noop", "buy", "sell", "flat"])
+        status = rng.choice(["accepted", "accepted", "accepted", "clamped", "rejected"])
+        reasons = [] if status == "accepted" else [f"{symbol}: per-instrument cap 40 % of equity"]
+        outcomes.append(
+            {
+                "symbol": symbol,
+                "action": action,
+                "status": status,
+                "requested_qty": 0.1,
+                "final_target_qty": 0.1,
+                "order_qty": 0.05,
+                "reasons": reasons,
+            }
+        )
+        items.append(
+            {
+                "instrument": {"symbol": symbol, "exchange_id": None, "quote_ccy": None},
+                "action": action,
+                "target_qty": 0.1,
+                "confidence": 0.7,
+                "rationale": f"{symbol} trend {'up' if action == 'buy' else 'flat'}",
+            }
+        )
+    payload = {
+        "policy": "openai/gpt-4o-mini" if llm else "builtin/ema_crossover",
+        "latency_ms": rng.uniform(200, 900) if llm else rng.uniform(0.1, 1.0),
+        "fallback_used": rng.random() < 0.02,
+        "cycle": cycle,
+        "notes": "Trend intact on BTC; ETH choppy.",
+        "proposal": {"ts": 0, "items": items, "notes": None, "model_meta": None},
+        "outcomes": outcomes,
+        "equity_before": 10_000.0,
+        "prices": prices,
+    }
+    if llm:
+        payload.update(
+            {
+                "model": "openai/gpt-4o-mini",
+                "prompt_tokens": rng.randint(900, 1400),
+                "completion_tokens": rng.randint(80, 200),
+                "cost_usd": rng.uniform(0.0002, 0.0006),
+                "raw_reply": json.dumps({"items": [], "notes": "hold"}),
+            }
+        )
+    return json.dumps(payload)
+
+
+def seed(db_path: Path, strategies: int, cycles: int) -> None:
+    """Write ``strategies`` x ``cycles`` cycles of plausible history with bulk SQL."""
+    store = SqliteStore(db_path)
+    try:
+        for index in range(strategies):
+            request = _request(index)
+            sid = store.create_strategy(request, now_ms=int(time.time() * 1000))
+            _seed_strategy(store, sid, request, cycles, random.Random(index))
+            store.set_status(sid, "paused", None, int(time.time() * 1000))
+    finally:
+        store.close()
+
+
+def _seed_strategy(
+    store: SqliteStore, sid: str, request: UserRequest, cycles: int, rng: random.Random
+) -> None:
+    step = interval_ms(request.trading.interval)
+    start = SIM_ORIGIN_MS + request.trading.lookback * step
+    prices = {"BTC/USDT": 60_000.0, "ETH/USDT": 3_000.0, "SOL/USDT": 150.0}
+    equity = request.trading.initial_capital
+    llm = not request.llm.is_builtin
+    records, fills, trades, points = [], [], [], []
+    for cycle in range(1, cycles + 1):
+        ts = start + cycle * step
+        cid = f"{sid}-{cycle:06d}"
+        prices = {s: p * (1 + rng.gauss(0, 0.006)) for s, p in prices.items()}
+        equity *= 1 + rng.gauss(0.00005, 0.002)
+        compose = _compose_payload(cycle, rng, prices, llm)
+        records += [
+            (
+                ts,
+                sid,
+                "features",
+                cid,
+                json.dumps({"by_symbol": {s: {"close": p} for s, p in prices.items()}}),
+            ),
+            (ts, sid, "compose", cid, compose),
+            (ts, sid, "instructions", cid, json.dumps({"instructions": []})),
+            (ts, sid, "execution", cid, json.dumps({"results": []})),
+        ]
+        if cycle % 10 == 0:
+            symbol = rng.choice(SYMBOLS)
+            side = "buy" if (cycle // 10) % 2 else "sell"
+            fills.append(
+                (ts, sid, cid, f"{cid}:{symbol}", symbol, side, 0.01, prices[symbol], 0.5, 0.0)
+            )
+        if cycle % 20 == 0:
+            pnl = rng.gauss(5, 30)
+            trades.append(_trade(sid, cid, rng.choice(SYMBOLS), ts - 10 * step, ts, pnl))
+        points.append(
+            (ts, sid, equity * 0.5, equity, 0.0, 0.0, cycle * 0.01, equity * 0.3, equity * 0.3)
+        )
+    with store.db.conn:
+        conn = store.db.conn
+        conn.executemany(
+            "INSERT INTO history_records (ts, strategy_id, kind, reference_id, payload) "
+            "VALUES (?, ?, ?, ?, ?)",
+            records,
+        )
+        conn.executemany(
+            "INSERT INTO fills (ts, strategy_id, compose_id, instruction_id, symbol, side, "
+            "quantity, price, fee, realized_pnl) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            fills,
+        )
+        conn.executemany(
+            "INSERT INTO trades (strategy_id, trade_id, symbol, type, side, quantity, entry_ts, "
+            "exit_ts, entry_price, exit_price, realized_pnl, realized_pnl_pct, fees, holding_ms, "
+            "compose_id, instruction_id, payload) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            trades,
+        )
+        conn.executemany(
+            "INSERT INTO equity (ts, strategy_id, cash, equity, realized_pnl, unrealized_pnl, "
+            "fees_paid, gross_exposure, net_exposure) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            points,
+        )
+
+
+def _trade(sid: str, cid: str, symbol: str, entry: int, exit_: int, pnl: float) -> tuple:
+    payload = {
+        "trade_id": cid,
+        "compose_id": cid,
+        "instruction_id": f"{cid}:{symbol}",
+        "strategy_id": sid,
+        "trade_ts": exit_,
+        "entry_ts": entry,
+        "exit_ts": exit_,
+        "instrument": {"symbol": symbol, "exchange_id": None, "quote_ccy": None},
+        "side": "sell",
+        "type": "long",
+        "quantity": 0.01,
+        "entry_price": 100.0,
+        "exit_price": 100.0 + pnl,
+        "realized_pnl": pnl,
+        "realized_pnl_pct": pnl,
+        "fees": 1.0,
+        "holding_ms": exit_ - entry,
+        "leverage": None,
+        "note": None,
+    }
+    return (
+        sid, cid, symbol, "long", "sell", 0.01, entry, exit_, 100.0, 100.0 + pnl, pnl, pnl,
+        1.0, exit_ - entry, cid, f"{cid}:{symbol}", json.dumps(payload),
+    )  # fmt: skip
+
+
+def time_pages(db_path: Path, runs: int) -> list[tuple[str, float, float]]:
+    """(page, first render s, best rerun s) for every page."""
+    import logging
+
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from strategy_agent.views import memo
+
+    logging.getLogger("streamlit").setLevel(logging.ERROR)  # "missing ScriptRunContext" noise
+    os.environ["STRATEGY_AGENT_DB"] = str(db_path)
+    results = []
+    for page in PAGES:
+        st.cache_resource.clear()
+        memo.clear()  # every page starts cold: its first render pays for its own queries
+        app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+        app.switch_page(page)
+        started = time.perf_counter()
+        app.run()
+        first = time.perf_counter() - started
+        if app.exception:
+            raise SystemExit(f"{page} raised: {app.exception[0].message}")
+        best = float("inf")
+        for _ in range(runs):
+            started = time.perf_counter()
+            app.run()
+            best = min(best, time.perf_counter() - started)
+        results.append((page, first, best))
+    st.cache_resource.clear()
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--strategies", type=int, default=20)
+    parser.add_argument("--cycles", type=int, default=10_000)
+    parser.add_argument("--db", type=Path, help="reuse (or create) this database file")
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    db_path = args.db or Path(tempfile.mkdtemp(prefix="ui-bench-")) / "bench.db"
+    if not db_path.exists():
+        started = time.perf_counter()
+        seed(db_path, args.strategies, args.cycles)
+        print(
+            f"seeded {args.strategies} strategies x {args.cycles:,} cycles into {db_path} "
+            f"in {time.perf_counter() - started:.1f} s ({db_path.stat().st_size / 1e6:.0f} MB)"
+        )
+    print(f"{'page':<24} {'first render':>13} {'rerun (best)':>13}", flush=True)
+    slow = []
+    for page, first, best in time_pages(db_path, args.runs):
+        flag = "" if max(first, best) < BUDGET_S else "  <-- over 1 s"
+        print(f"{page:<24} {first:>11.3f} s {best:>11.3f} s{flag}")
+        if max(first, best) >= BUDGET_S:
+            slow.append(page)
+    if slow:
+        print(f"over budget: {', '.join(slow)}")
+        return 1
+    print("every page renders under 1 s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

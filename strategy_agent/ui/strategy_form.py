@@ -1,0 +1,369 @@
+"""The "New strategy" form: three sections (model, exchange, trading) as one ``UserRequest``.
+
+Widgets are keyed ``form.<section>.<field>``; ``views.forms.build_request``
+validates the whole set when "Create strategy" is pressed (in a callback, so
+the errors are in place when the widgets render) and the page saves only a
+fully valid request. The "Test" buttons call ``strategy_agent.connectivity`` (one tiny model call;
+loading the exchange's markets, which then fill the symbol list).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import streamlit as st
+from pydantic import SecretStr
+
+from strategy_agent.connectivity import (
+    ConnectionCheck,
+    check_exchange_connection,
+    check_model_connection,
+)
+from strategy_agent.models import INTERVAL_MS, ExchangeConfig, ModelConfig
+from strategy_agent.ui.widgets import select_strategy, show_field_error
+from strategy_agent.ui_runtime import get_runner, open_store
+from strategy_agent.views import forms
+from strategy_agent.views.strategies import (
+    builtin_description,
+    builtin_models,
+    create_strategy,
+    symbol_choices,
+)
+
+PREFIX = "form."
+ERRORS = "form_errors"
+OPEN = "form_open"
+FLASH = "flash"
+CHECKS = "form_checks"
+LOADED_SYMBOLS = "form_loaded_symbols"
+EXCHANGES = ["simulated", "binance", "bybit", "okx"]
+
+
+def open_form(values: dict[str, Any] | None = None) -> None:
+    """Show the form, filled with ``values`` (the embedded default when omitted)."""
+    reset_form(values)
+    st.session_state[OPEN] = True
+
+
+def reset_form(values: dict[str, Any] | None = None) -> None:
+    for key in [k for k in st.session_state if str(k).startswith(PREFIX)]:
+        del st.session_state[key]
+    for name, value in (values or forms.default_values()).items():
+        st.session_state[PREFIX + name] = value
+    st.session_state[ERRORS] = {}
+    st.session_state[CHECKS] = {}
+    st.session_state.pop(LOADED_SYMBOLS, None)
+
+
+def _values() -> dict[str, Any]:
+    values = forms.default_values()
+    for key, value in st.session_state.items():
+        if str(key).startswith(PREFIX):
+            values[str(key)[len(PREFIX) :]] = value
+    return values
+
+
+def _submit() -> None:
+    outcome = forms.build_request(_values())
+    st.session_state[ERRORS] = outcome.errors
+    if not outcome.ok or outcome.request is None:
+        return
+    with open_store() as store:
+        strategy_id = create_strategy(store, get_runner(), outcome.request, outcome.session_key)
+    select_strategy(strategy_id)
+    st.session_state[OPEN] = False
+    st.session_state[FLASH] = (
+        f"Created **{outcome.request.trading.strategy_name}** ({strategy_id}). "
+        "Step it once or start it below."
+    )
+
+
+def _close() -> None:
+    st.session_state[OPEN] = False
+    st.session_state[ERRORS] = {}
+
+
+def _label(labels: dict[str, str]) -> Callable[[Any], str]:
+    """A ``format_func`` showing each option's label (the option itself when unknown)."""
+    return lambda option: labels.get(option, str(option))
+
+
+def _w(name: str) -> str:
+    return PREFIX + name
+
+
+def render_form() -> None:
+    """The form itself (call only while it is open)."""
+    errors: dict[str, str] = st.session_state.get(ERRORS, {})
+    with st.container(border=True):
+        st.subheader(":material/add_circle: New strategy")
+        st.caption(
+            "Three parts, validated together: nothing is saved until every field is valid. "
+            "The defaults run offline: a built-in rule on the simulated market, paper trading."
+        )
+        left, right = st.columns(2, gap="medium")
+        with left, st.container(border=True):
+            _model_section(errors)
+        with right, st.container(border=True):
+            _exchange_section(errors)
+        with st.container(border=True):
+            _trading_section(errors)
+        if errors:
+            st.error(
+                f"{len(errors)} field(s) need attention: see the messages above.",
+                icon=":material/error:",
+            )
+            show_field_error(errors, "form")
+        with st.container(horizontal=True):
+            st.button(
+                "Create strategy",
+                type="primary",
+                icon=":material/check:",
+                on_click=_submit,
+                key="form_submit",
+            )
+            st.button("Cancel", on_click=_close, key="form_cancel")
+
+
+def _model_section(errors: dict[str, str]) -> None:
+    st.markdown("**1 · Model** — who decides")
+    provider = st.selectbox(
+        "Provider",
+        list(forms.PROVIDERS),
+        format_func=_label(forms.PROVIDERS),
+        key=_w("llm.provider"),
+    )
+    show_field_error(errors, "llm.provider")
+    if provider == "builtin":
+        choices = builtin_models()
+        if st.session_state.get(_w("llm.model_id")) not in choices:
+            st.session_state[_w("llm.model_id")] = choices[0]
+        rule = st.selectbox("Built-in rule", choices, key=_w("llm.model_id"))
+        show_field_error(errors, "llm.model_id")
+        st.caption(builtin_description(str(rule)))
+        return
+    if st.session_state.get(_w("llm.model_id")) in builtin_models():
+        st.session_state[_w("llm.model_id")] = ""
+    st.text_input("Model id", key=_w("llm.model_id"), placeholder="gpt-4o-mini")
+    show_field_error(errors, "llm.model_id")
+    st.text_input(
+        "API key (this session only, never saved)",
+        type="password",
+        key=_w("llm.session_key"),
+        help="Kept in this app process's memory; or leave empty and name an environment variable.",
+    )
+    st.text_input(
+        "or environment variable with the key",
+        key=_w("llm.api_key_env"),
+        placeholder="OPENAI_API_KEY",
+    )
+    show_field_error(errors, "llm.api_key_env")
+    st.text_input(
+        "API base (optional)", key=_w("llm.api_base"), placeholder="http://localhost:11434"
+    )
+    show_field_error(errors, "llm.api_base")
+    if st.session_state.get(_w("llm.temperature")) is None:
+        st.session_state[_w("llm.temperature")] = 0.2
+    st.number_input("Temperature", 0.0, 2.0, step=0.1, key=_w("llm.temperature"))
+    st.selectbox(
+        "Fallback when the model fails",
+        builtin_models(),
+        key=_w("llm.fallback"),
+        help="A built-in rule used for a cycle whose reply is unusable (noop holds).",
+    )
+    st.button("Test model", icon=":material/network_check:", on_click=_test_model, key="test_model")
+    _check_result("model")
+
+
+def _exchange_section(errors: dict[str, str]) -> None:
+    st.markdown("**2 · Exchange** — where orders go")
+    st.selectbox("Exchange", EXCHANGES, key=_w("exchange.exchange_id"))
+    show_field_error(errors, "exchange.exchange_id")
+    mode = st.radio(
+        "Trading mode",
+        list(forms.TRADING_MODES),
+        format_func=_label(forms.TRADING_MODES),
+        horizontal=True,
+        key=_w("exchange.trading_mode"),
+    )
+    if mode == "live":
+        st.warning("Live mode places real orders with real money.", icon=":material/warning:")
+        st.text_input(f"Type {forms.LIVE_CONFIRMATION} to confirm", key=_w("exchange.confirm_live"))
+        show_field_error(errors, "exchange.confirm_live")
+    st.selectbox(
+        "Market type",
+        list(forms.MARKET_TYPES),
+        format_func=_label(forms.MARKET_TYPES),
+        key=_w("exchange.market_type"),
+    )
+    if mode == "paper":
+        fee, slip = st.columns(2)
+        fee.number_input("Fee (bps)", 0.0, 1000.0, step=1.0, key=_w("exchange.fee_bps"))
+        slip.number_input("Slippage (bps)", 0.0, 1000.0, step=1.0, key=_w("exchange.slippage_bps"))
+    else:
+        st.text_input(
+            "Env var with the API key", key=_w("exchange.api_key_env"), placeholder="BINANCE_KEY"
+        )
+        show_field_error(errors, "exchange.api_key_env")
+        st.text_input(
+            "Env var with the secret",
+            key=_w("exchange.secret_key_env"),
+            placeholder="BINANCE_SECRET",
+        )
+        show_field_error(errors, "exchange.secret_key_env")
+    st.button(
+        "Test exchange", icon=":material/network_check:", on_click=_test_exchange, key="test_exch"
+    )
+    _check_result("exchange")
+
+
+def _trading_section(errors: dict[str, str]) -> None:
+    st.markdown("**3 · Trading** — what to trade, within which limits")
+    name, capital, interval = st.columns([2, 1, 1])
+    with name:
+        st.text_input("Strategy name", key=_w("trading.strategy_name"))
+        show_field_error(errors, "trading.strategy_name")
+    with capital:
+        st.number_input(
+            "Initial capital (USDT)", 1.0, 1e9, step=1000.0, key=_w("trading.initial_capital")
+        )
+        show_field_error(errors, "trading.initial_capital")
+    interval.selectbox("Candle interval", list(INTERVAL_MS), key=_w("trading.interval"))
+    exchange_id = st.session_state.get(_w("exchange.exchange_id"), "simulated")
+    choices = symbol_choices(exchange_id, st.session_state.get(LOADED_SYMBOLS))
+    current = st.session_state.get(_w("trading.symbols")) or []
+    st.multiselect(
+        "Symbols",
+        sorted(set(choices) | set(current)),
+        key=_w("trading.symbols"),
+        accept_new_options=True,
+        help="Pick from the exchange's markets (press Test exchange to load them) or type one.",
+    )
+    show_field_error(errors, "trading.symbols")
+    _limits(errors)
+    _prompt(errors)
+
+
+def _limits(errors: dict[str, str]) -> None:
+    cols = st.columns(4)
+    with cols[0]:
+        st.number_input("Max leverage (x)", 1.0, 125.0, step=1.0, key=_w("trading.max_leverage"))
+        show_field_error(errors, "trading.max_leverage")
+        st.number_input("Max open positions", 1, 100, step=1, key=_w("trading.max_positions"))
+    with cols[1]:
+        st.number_input(
+            "Per-instrument cap (% of equity)",
+            1.0,
+            12500.0,
+            step=5.0,
+            key=_w("trading.max_position_pct"),
+        )
+        st.number_input(
+            "Gross exposure cap (x equity)",
+            0.1,
+            125.0,
+            step=0.1,
+            key=_w("trading.max_gross_exposure"),
+        )
+    with cols[2]:
+        st.number_input(
+            "Net exposure cap (x equity)", 0.1, 125.0, step=0.1, key=_w("trading.max_net_exposure")
+        )
+        st.number_input(
+            "Cool-down after a loss (bars)", 0, 10_000, step=1, key=_w("trading.cooldown_bars")
+        )
+    with cols[3]:
+        st.slider("Min confidence", 0.0, 1.0, step=0.05, key=_w("trading.min_confidence"))
+        st.toggle("Allow shorting", key=_w("trading.allow_short"))
+        show_field_error(errors, "trading.allow_short")
+
+
+def _prompt(errors: dict[str, str]) -> None:
+    from strategy_agent.views.prompt_lab import template_choices
+
+    templates = template_choices()
+    options = [forms.CUSTOM_PROMPT, *templates]
+    labels = {forms.CUSTOM_PROMPT: "Custom prompt (write below)", **templates}
+    if st.session_state.get(_w("trading.prompt_choice")) not in options:
+        st.session_state[_w("trading.prompt_choice")] = forms.CUSTOM_PROMPT
+    choice = st.selectbox(
+        "Strategy prompt", options, format_func=_label(labels), key=_w("trading.prompt_choice")
+    )
+    if choice == forms.CUSTOM_PROMPT:
+        st.text_area(
+            "Your strategy, in plain words",
+            key=_w("trading.custom_prompt"),
+            height=120,
+            placeholder="Trend follower: hold BTC while EMA 12 is above EMA 26; cut losers fast...",
+        )
+        show_field_error(errors, "trading.custom_prompt")
+    else:
+        st.caption("The template's text becomes the prompt; edit it later in the Prompt lab.")
+
+
+# -- connection tests -------------------------------------------------------------------------
+
+
+def _test_model() -> None:
+    values = _values()
+    try:
+        config = ModelConfig.model_validate(_section(values, "llm"))
+    except ValueError as error:
+        _store_check("model", False, f"fix the model fields first: {error}")
+        return
+    key = str(values.get("llm.session_key") or "").strip() or None
+    _run_check("model", check_model_connection, config, SecretStr(key) if key else None)
+
+
+def _test_exchange() -> None:
+    values = _values()
+    try:
+        config = ExchangeConfig.model_validate(_section(values, "exchange"))
+    except ValueError as error:
+        _store_check("exchange", False, f"fix the exchange fields first: {error}")
+        return
+    check = _run_check("exchange", check_exchange_connection, config)
+    if check is not None and check.symbols:
+        st.session_state[LOADED_SYMBOLS] = list(check.symbols)
+
+
+def _section(values: dict[str, Any], section: str) -> dict[str, Any]:
+    """One section of the form values, as the config model expects it (blanks -> None)."""
+    skip = {"session_key", "confirm_live", "api_key", "secret_key"}
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        head, _, name = key.partition(".")
+        if head != section or name in skip:
+            continue
+        if isinstance(value, str) and name.endswith(("_env", "api_base")):
+            value = value.strip() or None
+        out[name] = value
+    return out
+
+
+def _run_check(
+    kind: str, check: Callable[..., ConnectionCheck], *args: Any
+) -> ConnectionCheck | None:
+    try:
+        result = check(*args)
+    except Exception as error:  # show any failure next to the button, never a traceback
+        _store_check(kind, False, f"{type(error).__name__}: {error}")
+        return None
+    _store_check(kind, result.ok, result.message)
+    return result
+
+
+def _store_check(kind: str, ok: bool, message: str) -> None:
+    st.session_state.setdefault(CHECKS, {})[kind] = (ok, message)
+
+
+def _check_result(kind: str) -> None:
+    result = st.session_state.get(CHECKS, {}).get(kind)
+    if result is None:
+        return
+    ok, message = result
+    if ok:
+        st.success(message, icon=":material/check_circle:")
+    else:
+        st.error(message, icon=":material/error:")

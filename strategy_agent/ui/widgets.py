@@ -1,0 +1,155 @@
+"""Small Streamlit pieces every page shares: header, picker, badges, empty states, refresh.
+
+Only rendering lives here; data comes from ``strategy_agent.views``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import pandas as pd
+import streamlit as st
+
+from strategy_agent.ui_runtime import get_runtime
+from strategy_agent.views import format as fmt
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+SELECTED = "selected_strategy"
+REFRESH_EVERY = "2s"
+
+STATUS_STYLE: dict[str, tuple[str, str]] = {
+    "running": ("green", ":material/play_circle:"),
+    "paused": ("orange", ":material/pause_circle:"),
+    "stopped": ("gray", ":material/stop_circle:"),
+    "error": ("red", ":material/error:"),
+    "created": ("blue", ":material/fiber_new:"),
+}
+
+PAGES = {
+    "strategies": "app_pages/strategies.py",
+    "prompt_lab": "app_pages/prompt_lab.py",
+    "portfolio": "app_pages/portfolio.py",
+    "decisions": "app_pages/decisions.py",
+    "digest": "app_pages/digest.py",
+    "leaderboard": "app_pages/leaderboard.py",
+}
+
+
+def page_header(title: str, caption: str) -> None:
+    """Title, one line of what the page is for, and the runtime notices."""
+    st.title(title)
+    st.caption(caption)
+    runtime = get_runtime()
+    if runtime.resume_error:
+        st.error(
+            f"Could not resume the strategies that were running: {runtime.resume_error}. "
+            f"Check the database at {runtime.db_path}.",
+            icon=":material/error:",
+        )
+    if runtime.resumed and not st.session_state.get("_resume_notice_shown"):
+        st.session_state["_resume_notice_shown"] = True
+        count = len(runtime.resumed)
+        st.info(
+            f"Resumed {count} strateg{'y that was' if count == 1 else 'ies that were'} "
+            f"running when the app last stopped: {', '.join(runtime.resumed)}.",
+            icon=":material/restart_alt:",
+        )
+
+
+def status_badge(status: str, reason: str | None = None) -> None:
+    """A coloured status pill, with the reason underneath when there is one."""
+    color, icon = STATUS_STYLE.get(status, ("gray", ":material/help:"))
+    st.badge(status.capitalize(), icon=icon, color=color)  # type: ignore[arg-type]
+    if reason:
+        st.caption(reason)
+
+
+def empty_state(message: str, page: str | None = None, label: str | None = None) -> None:
+    """What to do next when there is nothing to show (with a link to where to do it)."""
+    with st.container(border=True):
+        st.markdown(f":material/info: {message}")
+        if page and label:
+            st.page_link(PAGES[page], label=label, icon=":material/arrow_forward:")
+
+
+def strategy_picker(options: Sequence[tuple[str, str]], label: str = "Strategy") -> str | None:
+    """Choose one strategy (remembered across pages); ``options`` are (id, label)."""
+    if not options:
+        return None
+    ids = [sid for sid, _ in options]
+    labels = dict(options)
+    key = "_picker_" + label
+    if st.session_state.pop("_picker_reset", False) or st.session_state.get(key) not in ids:
+        st.session_state.pop(key, None)
+    current = st.session_state.get(SELECTED)
+    if current not in ids:
+        current = ids[0]
+    chosen = st.selectbox(
+        label,
+        ids,
+        index=ids.index(current),
+        format_func=lambda sid: labels.get(sid, sid),
+        key=key,
+    )
+    st.session_state[SELECTED] = chosen
+    return str(chosen)
+
+
+def select_strategy(strategy_id: str) -> None:
+    """Make ``strategy_id`` the one every page shows (from the next rerun on)."""
+    st.session_state[SELECTED] = strategy_id
+    st.session_state["_picker_reset"] = True
+
+
+def live(active: bool) -> Callable[[F], F]:
+    """A fragment that reruns every 2 s while ``active`` (something runs), else a plain one."""
+    return st.fragment(run_every=REFRESH_EVERY if active else None)
+
+
+def show_field_error(errors: dict[str, str], key: str) -> None:
+    """The validation message of one form field, right under its widget."""
+    if key in errors:
+        st.error(errors[key], icon=":material/error:")
+
+
+# Cell formats for ``table`` (one way to write numbers everywhere; None shows as a dash).
+MONEY = fmt.number
+SIGNED = fmt.signed_number
+PCT = fmt.pct
+PCT_PLAIN = fmt.pct_plain
+QTY = fmt.qty
+PRICE = fmt.price
+RATIO = fmt.ratio
+USD = fmt.usd
+TIME = fmt.when
+INTEGER = fmt.integer
+
+
+def table(
+    frame: pd.DataFrame,
+    formats: Mapping[str, Callable[[Any], str]] | None = None,
+    **kwargs: Any,
+) -> None:
+    """A read-only table: values formatted per column, missing values as a dash.
+
+    Sorting by a column header still sorts by the underlying numbers.
+    """
+    styler = frame.style.format(lambda v: fmt.DASH if _missing(v) else str(v))
+    for column, formatter in (formats or {}).items():
+        if column in frame.columns:
+            styler = styler.format(
+                lambda v, f=formatter: fmt.DASH if _missing(v) else f(v), subset=[column]
+            )
+    kwargs.setdefault("placeholder", fmt.DASH)
+    kwargs.setdefault("hide_index", True)
+    kwargs.setdefault("width", "stretch")
+    st.dataframe(styler, **kwargs)
+
+
+def _missing(value: Any) -> bool:
+    try:
+        return value is None or bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False

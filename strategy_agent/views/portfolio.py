@@ -1,0 +1,184 @@
+"""Queries of the Portfolio page: metrics, equity curve, positions and candles with fills.
+
+Positions come from the ledger (the one owner of positions), rebuilt from the
+strategy's fills and marked at the prices of its last cycle. Candles come from
+the strategy's market (the simulated one for now) through its bulk ``history``
+reader; fills shown on a chart are read for the charted window only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from strategy_agent.models import UserRequest, interval_ms
+
+if TYPE_CHECKING:
+    from strategy_agent.trading_history.store import SqliteStore
+
+EQUITY_POINTS = 1500
+CHART_CANDLES = 200
+
+
+@dataclass
+class PortfolioOverview:
+    """Everything the top of the Portfolio page shows."""
+
+    strategy_id: str
+    name: str
+    request: UserRequest
+    status: str
+    status_reason: str | None
+    initial_capital: float
+    cash: float
+    equity: float
+    realized_pnl: float
+    unrealized_pnl: float
+    fees_paid: float
+    gross_exposure: float
+    net_exposure: float
+    return_pct: float
+    last_ts: int | None
+    equity_curve: pd.DataFrame
+    positions: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def started(self) -> bool:
+        return self.last_ts is not None
+
+    @property
+    def exposure_pct(self) -> float:
+        return self.gross_exposure / self.equity * 100.0 if self.equity > 0 else 0.0
+
+
+def overview(store: SqliteStore, strategy_id: str) -> PortfolioOverview:
+    """Metrics, thinned equity curve and marked positions of one strategy."""
+    row = store.get_strategy(strategy_id)
+    request = row.request
+    capital = request.trading.initial_capital
+    latest = store.latest_equity(strategy_id)
+    curve = pd.DataFrame(
+        [
+            {"ts": p.ts, "equity": p.equity}
+            for p in store.equity_series(strategy_id, max_points=EQUITY_POINTS)
+        ],
+        columns=["ts", "equity"],
+    )
+    return PortfolioOverview(
+        strategy_id=strategy_id,
+        name=row.name,
+        request=request,
+        status=row.status,
+        status_reason=row.status_reason,
+        initial_capital=capital,
+        cash=latest.cash if latest else capital,
+        equity=latest.equity if latest else capital,
+        realized_pnl=latest.realized_pnl if latest else 0.0,
+        unrealized_pnl=latest.unrealized_pnl if latest else 0.0,
+        fees_paid=latest.fees_paid if latest else 0.0,
+        gross_exposure=latest.gross_exposure if latest else 0.0,
+        net_exposure=latest.net_exposure if latest else 0.0,
+        return_pct=((latest.equity if latest else capital) / capital - 1.0) * 100.0,
+        last_ts=latest.ts if latest else None,
+        equity_curve=curve,
+        positions=positions_table(store, strategy_id, request, latest.ts if latest else None),
+    )
+
+
+def last_prices(store: SqliteStore, strategy_id: str) -> dict[str, float]:
+    """Prices of the last composed cycle (the marks the ledger used)."""
+    records = store.records(strategy_id, kind="compose", limit=1)
+    if not records:
+        return {}
+    prices = records[0].payload.get("prices") or {}
+    return {str(k): float(v) for k, v in prices.items()}
+
+
+POSITION_COLUMNS = [
+    "Symbol",
+    "Side",
+    "Quantity",
+    "Entry (USDT)",
+    "Mark (USDT)",
+    "Notional (USDT)",
+    "Unrealized P&L (USDT)",
+    "Unrealized P&L (%)",
+    "Holding time",
+]
+
+
+def positions_table(
+    store: SqliteStore, strategy_id: str, request: UserRequest, now_ts: int | None
+) -> pd.DataFrame:
+    """Open positions from the replayed ledger, marked at the last cycle's prices."""
+    from strategy_agent.portfolio.ledger import Ledger
+    from strategy_agent.views.format import duration
+
+    if now_ts is None:
+        return pd.DataFrame(columns=POSITION_COLUMNS)
+    ledger = Ledger.replay(
+        store.load_fills(strategy_id),
+        initial_capital=request.trading.initial_capital,
+        market_type=request.exchange.market_type,
+        max_leverage=request.trading.max_leverage,
+        strategy_id=strategy_id,
+    )
+    prices = last_prices(store, strategy_id)
+    if prices:
+        ledger.mark({s: p for s, p in prices.items() if s in ledger.positions}, now_ts)
+    rows: list[dict[str, Any]] = []
+    for symbol, position in sorted(ledger.positions.items()):
+        cost = abs(position.avg_price * position.quantity)
+        rows.append(
+            {
+                "Symbol": symbol,
+                "Side": position.trade_type,
+                "Quantity": abs(position.quantity),
+                "Entry (USDT)": position.avg_price,
+                "Mark (USDT)": position.mark_price,
+                "Notional (USDT)": abs(position.notional),
+                "Unrealized P&L (USDT)": position.unrealized_pnl,
+                "Unrealized P&L (%)": position.unrealized_pnl / cost * 100.0 if cost else 0.0,
+                "Holding time": duration(now_ts - position.entry_ts),
+            }
+        )
+    return pd.DataFrame(rows, columns=POSITION_COLUMNS)
+
+
+@dataclass
+class SymbolChart:
+    symbol: str
+    candles: pd.DataFrame
+    fills: pd.DataFrame
+    interval_ms: int
+
+
+def symbol_chart(
+    store: SqliteStore, strategy_id: str, symbol: str, bars: int = CHART_CANDLES
+) -> SymbolChart:
+    """The last ``bars`` candles up to the strategy's last cycle, with its fills in that window."""
+    from strategy_agent.clock import ManualClock
+    from strategy_agent.factory import build_market
+
+    request = store.get_strategy(strategy_id).request
+    step = interval_ms(request.trading.interval)
+    last_ts = store.last_cycle_ts(strategy_id)
+    empty_fills = pd.DataFrame(columns=["ts", "side", "price", "quantity"])
+    if last_ts is None:
+        return SymbolChart(symbol, pd.DataFrame(), empty_fills, step)
+    source, _ = build_market(request, ManualClock(last_ts))
+    history = getattr(source, "history", None)
+    if history is None:  # a market without bulk history: no chart yet
+        return SymbolChart(symbol, pd.DataFrame(), empty_fills, step)
+    end = source.latest_closed_index(request.trading.interval) + 1  # type: ignore[attr-defined]
+    candles = history(symbol, request.trading.interval, max(end - bars, 0), end)
+    first_ts = int(candles["ts"].iloc[0]) if not candles.empty else last_ts
+    rows = store.db.query(
+        "SELECT ts, side, price, quantity FROM fills "
+        "WHERE strategy_id = ? AND symbol = ? AND ts > ? ORDER BY id",
+        [strategy_id, symbol, first_ts],
+    )
+    fills = pd.DataFrame(list(rows), columns=["ts", "side", "price", "quantity"])
+    return SymbolChart(symbol, candles, fills, step)

@@ -1,0 +1,71 @@
+"""Helpers of the app tests: page paths, a real-engine history, rendering a page."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from strategy_agent.models import UserRequest
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "app.py")
+PAGES = {
+    "strategies": "app_pages/strategies.py",
+    "prompt_lab": "app_pages/prompt_lab.py",
+    "portfolio": "app_pages/portfolio.py",
+    "decisions": "app_pages/decisions.py",
+    "digest": "app_pages/digest.py",
+    "leaderboard": "app_pages/leaderboard.py",
+}
+TREND_CYCLES = 150
+HOLD_CYCLES = 40
+
+
+@dataclass(frozen=True)
+class Populated:
+    db: Path
+    trend_id: str  # ema_crossover on BTC/ETH/SOL: trades and closed round trips
+    hold_id: str  # buy_and_hold on BTC/ETH: open positions
+
+
+def request(name: str, model_id: str, symbols: list[str] | None = None) -> UserRequest:
+    trading: dict[str, object] = {"strategy_name": name}
+    if symbols:
+        trading["symbols"] = symbols
+    return UserRequest.model_validate(
+        {"llm": {"provider": "builtin", "model_id": model_id}, "trading": trading}
+    )
+
+
+def run_cycles(db: Path, strategy_id: str, cycles: int) -> None:
+    from strategy_agent.factory import open_runtime
+    from strategy_agent.trading_history.store import SqliteStore
+
+    with SqliteStore(db) as store:
+        runtime = open_runtime(store, strategy_id)
+        for _ in range(cycles):
+            runtime.step()
+        store.set_status(strategy_id, "paused", None, int(time.time() * 1000))
+
+
+def open_page(name: str, **session: object) -> AppTest:
+    """Render one page through the app's router (``session`` pre-sets session state)."""
+    app = AppTest.from_file(APP, default_timeout=60)
+    for key, value in session.items():
+        app.session_state[key] = value
+    app.switch_page(PAGES[name])
+    app.run()
+    assert not app.exception, [e.message for e in app.exception]
+    return app
+
+
+def texts(app: AppTest) -> str:
+    """Every piece of text on the page, joined (markdown, captions, alerts, metrics...)."""
+    parts: list[str] = []
+    for kind in ("markdown", "caption", "info", "success", "warning", "error", "title", "code"):
+        parts.extend(str(el.value) for el in getattr(app, kind))
+    parts.extend(f"{m.label} {m.value}" for m in app.metric)
+    return "\n".join(parts)
