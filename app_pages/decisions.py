@@ -10,7 +10,7 @@ from strategy_agent.ui.widgets import (
     empty_state,
     live,
     page_header,
-    strategy_picker,
+    pick_strategy_or_stop,
     table,
 )
 from strategy_agent.ui_runtime import get_runner, open_store
@@ -22,7 +22,6 @@ from strategy_agent.views.decisions import (
     latest_failures,
     timeline,
 )
-from strategy_agent.views.strategies import strategy_options
 
 PAGE_SIZE = 25
 ANY = "Any"
@@ -33,12 +32,7 @@ page_header(
     "What each cycle decided and why: rationale, actions, rejections, tokens, cost and latency.",
 )
 runner = get_runner()
-with open_store() as store:
-    options = strategy_options(store)
-if not options:
-    empty_state("No strategy yet: create one first.", "strategies", "Go to Strategies")
-    st.stop()
-strategy_id = strategy_picker(options) or options[0][0]
+strategy_id = pick_strategy_or_stop()
 with open_store() as store:
     symbols = store.get_strategy(strategy_id).request.trading.symbols
 

@@ -13,12 +13,11 @@ from strategy_agent.ui.widgets import (
     empty_state,
     live,
     page_header,
-    strategy_picker,
+    pick_strategy_or_stop,
 )
 from strategy_agent.ui.widgets import table as grid
 from strategy_agent.ui_runtime import get_runner, open_store
 from strategy_agent.views.digest import closed_trades, digest_table
-from strategy_agent.views.strategies import strategy_options
 
 PAGE_SIZE = 50
 
@@ -27,12 +26,7 @@ page_header(
     "Per-instrument results the composer uses as feedback, and every closed round trip.",
 )
 runner = get_runner()
-with open_store() as store:
-    options = strategy_options(store)
-if not options:
-    empty_state("No strategy yet: create one first.", "strategies", "Go to Strategies")
-    st.stop()
-strategy_id = strategy_picker(options) or options[0][0]
+strategy_id = pick_strategy_or_stop()
 
 
 @live(runner.is_running(strategy_id))

@@ -11,24 +11,18 @@ from strategy_agent.ui.widgets import (
     empty_state,
     live,
     page_header,
+    pick_strategy_or_stop,
     status_badge,
-    strategy_picker,
     table,
 )
 from strategy_agent.ui_runtime import get_runner, open_store
 from strategy_agent.views import format as fmt
 from strategy_agent.views.charts import candles_figure, equity_figure
 from strategy_agent.views.portfolio import overview, symbol_chart
-from strategy_agent.views.strategies import strategy_options
 
 page_header("Portfolio", "Where the money is: equity, drawdown, positions and every fill.")
 runner = get_runner()
-with open_store() as store:
-    options = strategy_options(store)
-if not options:
-    empty_state("No strategy yet: create one first.", "strategies", "Go to Strategies")
-    st.stop()
-strategy_id = strategy_picker(options) or options[0][0]
+strategy_id = pick_strategy_or_stop()
 
 
 @live(runner.is_running(strategy_id))

@@ -4,7 +4,7 @@ import streamlit as st
 
 from strategy_agent.errors import StrategyAgentError
 from strategy_agent.ui.cycle_view import render_cycle
-from strategy_agent.ui.widgets import empty_state, page_header, strategy_picker
+from strategy_agent.ui.widgets import empty_state, page_header, pick_strategy_or_stop
 from strategy_agent.ui_runtime import get_runner, open_store
 from strategy_agent.views.prompt_lab import (
     prompt_state,
@@ -15,7 +15,6 @@ from strategy_agent.views.prompt_lab import (
     template_text,
     version_diff,
 )
-from strategy_agent.views.strategies import strategy_options
 
 RESULT = "lab_result"
 MESSAGE = "lab_message"
@@ -25,13 +24,7 @@ page_header(
     "Edit a strategy's prompt, run one cycle (or a dry run) and see why the model did what it did.",
 )
 runner = get_runner()
-with open_store() as store:
-    options = strategy_options(store)
-if not options:
-    empty_state("No strategy yet: create one first.", "strategies", "Go to Strategies")
-    st.stop()
-
-strategy_id = strategy_picker(options) or options[0][0]
+strategy_id = pick_strategy_or_stop()
 with open_store() as store:
     state = prompt_state(store, strategy_id)
 editor_key = f"lab_prompt_{strategy_id}"

@@ -14,30 +14,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from strategy_agent.decision.system_prompt import PromptLimits, format_duration
+from strategy_agent.features.technical_indicators import FEATURE_NAMES
 from strategy_agent.models import ComposeContext, FeatureVector, PortfolioView, TradeDigest
 
 # Known features in reading order; returns and volatility are fractions, shown in %.
 # Unknown features follow in name order. Column names are the feature names.
-FEATURE_ORDER: tuple[str, ...] = (
-    "close",
-    "ema_12",
-    "ema_26",
-    "ema_50",
-    "rsi_14",
-    "macd",
-    "macd_signal",
-    "macd_hist",
-    "atr_14",
-    "bb_upper",
-    "bb_middle",
-    "bb_lower",
-    "bb_pct_b",
-    "ret_1",
-    "ret_4",
-    "ret_24",
-    "realized_vol_24",
-    "volume_z_20",
-)
+FEATURE_ORDER: tuple[str, ...] = FEATURE_NAMES
 _PERCENT_FEATURES = frozenset({"ret_1", "ret_4", "ret_24", "realized_vol_24"})
 _TWO_DECIMALS = frozenset({"bb_pct_b", "volume_z_20"})
 _PRICE_DIGITS = 5

@@ -11,8 +11,9 @@ from typing import Any, TypeVar
 import pandas as pd
 import streamlit as st
 
-from strategy_agent.ui_runtime import get_runtime
+from strategy_agent.ui_runtime import get_runtime, open_store
 from strategy_agent.views import format as fmt
+from strategy_agent.views.strategies import strategy_options
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -72,6 +73,16 @@ def empty_state(message: str, page: str | None = None, label: str | None = None)
         st.markdown(f":material/info: {message}")
         if page and label:
             st.page_link(PAGES[page], label=label, icon=":material/arrow_forward:")
+
+
+def pick_strategy_or_stop() -> str:
+    """The chosen strategy's id; with none stored, say what to do and stop the page."""
+    with open_store() as store:
+        options = strategy_options(store)
+    if not options:
+        empty_state("No strategy yet: create one first.", "strategies", "Go to Strategies")
+        st.stop()
+    return strategy_picker(options) or options[0][0]
 
 
 def strategy_picker(options: Sequence[tuple[str, str]], label: str = "Strategy") -> str | None:
