@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from pathlib import Path
@@ -21,10 +20,17 @@ from typing import Any
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from strategy_agent.clock import ManualClock
+from strategy_agent.data.simulated_market import (
+    DEFAULT_ORIGIN_MS,
+    DEFAULT_SYMBOLS,
+    SimulatedMarketDataSource,
+)
 from strategy_agent.decision.llm_policy import load_litellm
 from strategy_agent.decision.prompt_context import render_context
 from strategy_agent.decision.prompt_library import load_template
 from strategy_agent.decision.system_prompt import build_system_prompt
+from strategy_agent.features.technical_indicators import TechnicalFeatureComputer
 from strategy_agent.models import (
     ComposeContext,
     FeatureVector,
@@ -36,70 +42,18 @@ from strategy_agent.models import (
 )
 
 TARGET_TOKENS_3_SYMBOLS = 1_500
-ORIGIN_MS = 1_735_689_600_000  # 2025-01-01T00:00:00Z
+ORIGIN_MS = DEFAULT_ORIGIN_MS
 HOUR_MS = 3_600_000
-SYMBOLS = (
-    "BTC/USDT",
-    "ETH/USDT",
-    "SOL/USDT",
-    "BNB/USDT",
-    "XRP/USDT",
-    "ADA/USDT",
-    "DOGE/USDT",
-    "AVAX/USDT",
-    "LINK/USDT",
-    "DOT/USDT",
-)
+SYMBOLS = DEFAULT_SYMBOLS
 PROMPT_TEXT = load_template("balanced_trend")
 
 
 def features_for(symbols: list[str], now_ms: int) -> tuple[list[FeatureVector], str]:
-    """Features from the simulated market if its modules exist, else hand-made ones."""
-    try:
-        from strategy_agent.clock import ManualClock
-        from strategy_agent.data.simulated_market import SimulatedMarketDataSource
-        from strategy_agent.features.technical_indicators import TechnicalFeatureComputer
-    except ImportError:
-        return [_handmade(symbol, i, now_ms) for i, symbol in enumerate(symbols)], "hand-made"
+    """Features computed from the simulated market, as a real cycle would."""
     clock = ManualClock(now_ms)
     source = SimulatedMarketDataSource(symbols, seed=42, clock=clock, origin_ms=ORIGIN_MS)
     candles = source.get_recent_candles(symbols, "1h", 120)
     return TechnicalFeatureComputer(clock).compute_features(candles), "simulated market"
-
-
-def _handmade(symbol: str, index: int, now_ms: int) -> FeatureVector:
-    price = 60_000.0 / (3**index)
-    closes = [price * (1 + 0.004 * math.sin(step + index)) for step in range(12)]
-    rsi = [50 + 15 * math.sin(step / 2 + index) for step in range(12)]
-    close = closes[-1]
-    values = {
-        "close": close,
-        "ema_12": close * 0.998,
-        "ema_26": close * 0.995,
-        "ema_50": close * 0.99,
-        "rsi_14": rsi[-1],
-        "macd": close * 0.0021,
-        "macd_signal": close * 0.0017,
-        "macd_hist": close * 0.0004,
-        "atr_14": close * 0.011,
-        "bb_upper": close * 1.02,
-        "bb_middle": close * 0.999,
-        "bb_lower": close * 0.978,
-        "bb_pct_b": 0.55,
-        "ret_1": 0.0012,
-        "ret_4": -0.0031,
-        "ret_24": 0.0215,
-        "realized_vol_24": 0.0087,
-        "volume_z_20": 0.41,
-    }
-    meta = {
-        "interval": "1h",
-        "candle_ts": now_ms - HOUR_MS,
-        "series": {"close": closes, "rsi_14": rsi},
-    }
-    return FeatureVector(
-        ts=now_ms, instrument=InstrumentRef(symbol=symbol), values=values, meta=meta
-    )
 
 
 def constraints_for(symbols: list[str]) -> dict[str, Any]:

@@ -12,7 +12,6 @@ The simulated market is stepped: each cycle moves its clock one candle forward
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -21,7 +20,7 @@ from strategy_agent.clock import Clock, ManualClock
 from strategy_agent.core import CycleReport, DecisionCoordinator
 from strategy_agent.data.interfaces import MarketDataSource, MarketRulesProvider
 from strategy_agent.data.market_rules import SimulatedMarketRules
-from strategy_agent.data.simulated_market import SimulatedMarketDataSource
+from strategy_agent.data.simulated_market import DEFAULT_ORIGIN_MS, SimulatedMarketDataSource
 from strategy_agent.decision.builtin_policies import builtin_policy
 from strategy_agent.decision.composer import GuardedComposer
 from strategy_agent.decision.guardrails import GuardrailLimits
@@ -35,7 +34,7 @@ from strategy_agent.trading_history.digest import IncrementalDigest
 from strategy_agent.trading_history.store import SqliteStore
 
 SIMULATED = "simulated"
-SIM_ORIGIN_MS = int(datetime(2025, 1, 1, tzinfo=UTC).timestamp() * 1000)
+SIM_ORIGIN_MS = DEFAULT_ORIGIN_MS  # 2025-01-01T00:00Z: stepped simulations start here
 DEFAULT_DB = Path("data/strategy_agent.db")
 
 
