@@ -140,10 +140,11 @@ def _seed_strategy(
                 "features",
                 cid,
                 json.dumps({"by_symbol": {s: {"close": p} for s, p in prices.items()}}),
+                None,
             ),
-            (ts, sid, "compose", cid, compose),
-            (ts, sid, "instructions", cid, json.dumps({"instructions": []})),
-            (ts, sid, "execution", cid, json.dumps({"results": []})),
+            (ts, sid, "compose", cid, compose, json.loads(compose).get("cost_usd")),
+            (ts, sid, "instructions", cid, json.dumps({"instructions": []}), None),
+            (ts, sid, "execution", cid, json.dumps({"results": []}), None),
         ]
         if cycle % 10 == 0:
             symbol = rng.choice(SYMBOLS)
@@ -160,8 +161,8 @@ def _seed_strategy(
     with store.db.conn:
         conn = store.db.conn
         conn.executemany(
-            "INSERT INTO history_records (ts, strategy_id, kind, reference_id, payload) "
-            "VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO history_records (ts, strategy_id, kind, reference_id, payload, cost_usd) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
             records,
         )
         conn.executemany(
