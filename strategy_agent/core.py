@@ -4,11 +4,12 @@ A cycle is: mark the book -> view -> candles -> features -> compose (policy +
 guardrails) -> execute -> apply fills to the ledger -> digest -> write the four
 checkpoints, the fills, closed trades and the equity point in ONE transaction.
 
-A failure inside a cycle (data, policy, execution, storage) is recorded as an
+A failure inside a cycle (data, features, policy, execution) is recorded as an
 ``error`` checkpoint with its reason and the next cycle still runs. Errors the
-user must fix (a refused key, an unknown model, a bad config) raise
-``StrategyHalted`` after being recorded, so the runner can stop the strategy
-with a visible reason.
+user must fix (a refused key, an unknown model, a bad config) and a cycle that
+could not be written to the database raise ``StrategyHalted`` after being
+recorded (as far as possible), so the runner stops the strategy with a visible
+reason and a restart resumes from what is stored.
 
 This module imports no adapter: the concrete classes arrive through the ports
 and a few small protocols below, wired by ``strategy_agent.factory``.
@@ -155,8 +156,16 @@ class DecisionCoordinator:
             report = self._cycle(cycle, ts, compose_id, started)
         except CycleFailed as failure:
             report = self._record_failure(cycle, ts, compose_id, failure)
-            if isinstance(failure.error, (AuthenticationError, ConfigurationError)):
+            if isinstance(failure.error, AuthenticationError | ConfigurationError):
                 raise StrategyHalted(str(failure.error)) from failure.error
+            if failure.stage == "storage":
+                # The book moved but the database did not: stop here, so a restart
+                # resumes from what is stored instead of trading on unrecorded state.
+                raise StrategyHalted(
+                    f"the cycle could not be recorded ({report.error}); the strategy stopped "
+                    f"so nothing is lost: fix the database (disk space, permissions) and "
+                    f"start it again"
+                ) from failure.error
         self.cycles_done = cycle
         return report
 

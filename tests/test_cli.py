@@ -110,7 +110,9 @@ def _reports(db_path: Path, capsys: pytest.CaptureFixture[str]) -> list[dict[str
     return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
 
 
-def test_llm_strategy_from_example_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_llm_strategy_from_example_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """examples/openai_compatible.toml drives decisions through the fake LLM over HTTP."""
     from tests.fakes.fake_llm_server import FakeLlmServer, rsi_plan
 

@@ -217,15 +217,13 @@ def test_context_carries_prompt_prices_and_constraints() -> None:
     assert context.compose_id == "s1-000001"
 
 
-@pytest.mark.parametrize("stage", ["data", "compose", "storage"])
+@pytest.mark.parametrize("stage", ["data", "compose"])
 def test_failure_is_recorded_and_next_cycle_runs(stage: str) -> None:
     coordinator, parts = make()
     if stage == "data":
         parts["data"].fail_next = True
-    elif stage == "compose":
-        parts["composer"].raise_error = RuntimeError("boom")
     else:
-        parts["store"].fail_next = True
+        parts["composer"].raise_error = RuntimeError("boom")
     report = coordinator.run_once()
     assert not report.ok and report.stage == stage
     error_records = [r for c in parts["store"].cycles for r in c["records"] if r.kind == "error"]
@@ -252,3 +250,14 @@ def test_preview_neither_executes_nor_records() -> None:
     assert result.instructions and context.prompt_text == "buy low"
     assert parts["store"].cycles == [] and parts["book"].fills == []
     assert coordinator.cycles_done == 0
+
+
+def test_storage_failure_halts_so_resume_uses_what_is_stored() -> None:
+    coordinator, parts = make()
+    parts["store"].fail_next = True
+    with pytest.raises(StrategyHalted, match=r"could not be recorded.*disk full"):
+        coordinator.run_once()
+    # the failure itself was recorded once the database answered again
+    (written,) = parts["store"].cycles
+    assert written["records"][0].kind == "error"
+    assert written["records"][0].payload["stage"] == "storage"

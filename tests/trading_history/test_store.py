@@ -647,6 +647,8 @@ def test_llm_cost_is_summed_from_compose_records(tmp_path: Path) -> None:
         )
         store.write_cycle(sid, [record], [], [], None)
     store.record(
-        HistoryRecord(ts=9, kind="error", reference_id="c9", payload={"cost_usd": 5.0}, strategy_id=sid)
+        HistoryRecord(
+            ts=9, kind="error", reference_id="c9", payload={"cost_usd": 5.0}, strategy_id=sid
+        )
     )
     assert store.llm_cost(sid) == pytest.approx(0.0025)
