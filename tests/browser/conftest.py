@@ -110,7 +110,7 @@ def page(app_url: str) -> Iterator[object]:
         )
         context = browser.new_context(viewport={"width": 1440, "height": 1800})
         tab = context.new_page()
-        tab.set_default_timeout(30_000)
+        tab.set_default_timeout(60_000)  # generous: CI has 2 cores shared with other tests
         tab.goto(app_url)
         yield tab
         browser.close()

@@ -18,6 +18,12 @@ def _shot(page: Any, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
+def _settle(page: Any) -> None:
+    """Wait until the app has finished its current run (a click during a rerun can be lost)."""
+    page.wait_for_timeout(200)
+    page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden")
+
+
 def _go(page: Any, title: str) -> None:
     page.get_by_role("link", name=title).click()
     page.get_by_role("heading", name=title, level=1).wait_for()
@@ -33,6 +39,7 @@ def _create_strategy(page: Any, name: str, shot: str | None = None) -> None:
         _shot(page, shot)
     page.get_by_role("button", name="Create strategy").click()
     page.get_by_text(re.compile(f"Created {re.escape(name)}")).wait_for()
+    _settle(page)
 
 
 def _curve_points(page: Any) -> int:
@@ -77,13 +84,15 @@ def test_auto_run_grows_the_equity_curve(page: Any) -> None:
     assert _curve_points(page) > first
     _shot(page, "03_portfolio_auto_run")
     _go(page, "Strategies")
+    _settle(page)
     page.get_by_role("button", name="Pause").first.click()
     page.get_by_text(re.compile("Paused")).first.wait_for()
 
 
 def test_open_the_leaderboard(page: Any) -> None:
     _create_strategy(page, "Board demo")
-    page.get_by_role("button", name="Step").first.click()
+    card = page.locator("[class*='st-key-card_']").filter(has_text="Board demo")
+    card.get_by_role("button", name="Step").click()
     page.get_by_text(re.compile("Cycle 1 of")).wait_for()
     _go(page, "Leaderboard")
     page.get_by_text("Ranking").wait_for()
