@@ -112,6 +112,8 @@ def _print_cycle(report: Any, initial_capital: float) -> None:
         return
     change = (report.equity / initial_capital - 1) * 100
     actions = "; ".join(report.actions) if report.actions else "hold"
+    if report.fallback_reason:
+        actions += f" (fallback: {report.fallback_reason})"
     print(f"{head} equity {report.equity:>12,.2f} ({change:+.2f}%) | {actions}")
 
 

@@ -96,6 +96,7 @@ class CycleReport:
     executions: list[ExecutionResult] = field(default_factory=list)
     context: ComposeContext | None = None
     overhead_ms: float = 0.0
+    fallback_reason: str | None = None
 
 
 class CycleFailed(Exception):
@@ -208,6 +209,7 @@ class DecisionCoordinator:
             executions=executions,
             context=context,
             overhead_ms=overhead_ms,
+            fallback_reason=result.audit.get("fallback_reason") if result.audit else None,
         )
 
     def _context(self, ts: int, compose_id: str) -> tuple[ComposeContext, list[FeatureVector]]:

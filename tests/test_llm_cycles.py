@@ -128,3 +128,31 @@ def test_refused_key_halts_and_is_recorded_without_the_key(
     store.close()
     for path in db_path.parent.glob(db_path.name + "*"):
         assert KEY.encode() not in path.read_bytes()
+
+
+def test_unreachable_server_falls_back_and_says_why(db_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    store = SqliteStore(db_path)
+    request = UserRequest(
+        llm=ModelConfig(
+            provider="openai",
+            model_id="m",
+            api_base=f"http://127.0.0.1:{dead_port}/v1",
+            timeout_s=2,
+            cache=False,
+        )
+    )
+    sid = store.create_strategy(request, now_ms=0)
+    rt = open_runtime(store, sid)
+    rt.coordinator._composer.policy._sleep = lambda s: None  # type: ignore[attr-defined]
+    first, second = rt.step(), rt.step()
+    assert first.ok and second.ok, "the loop keeps running without its LLM"
+    assert first.fallback_reason is not None
+    assert "could not be reached" in first.fallback_reason
+    assert "api_base" in first.fallback_reason
+    payload = compose_record(store, sid)
+    assert payload["fallback_used"] is True and payload["retries"] == 3
