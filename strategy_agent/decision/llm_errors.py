@@ -114,7 +114,7 @@ def translate_error(
         return _client_error(404, detail, model=model, key_env=key_env)
     if isinstance(error, litellm.BadRequestError):
         return _client_error(400, detail, model=model, key_env=key_env)
-    if "connection" in detail.lower():
+    if isinstance(error, litellm.APIConnectionError) or "connection" in detail.lower():
         return TemporaryError(
             f"{model} could not be reached ({detail}); check the network and, for a local "
             f"server, that it runs at the configured api_base"

@@ -70,8 +70,8 @@ def test_retry_after_ms_and_dates() -> None:
             ConfigurationError,
             "fewer symbols",
         ),
-        (litellm.InternalServerError("oops", "openai", "m"), TemporaryError, "retry"),
-        (litellm.APIConnectionError("refused", "openai", "m"), TemporaryError, "retry"),
+        (litellm.InternalServerError("oops", "openai", "m"), TemporaryError, "temporarily"),
+        (litellm.APIConnectionError("refused", "openai", "m"), TemporaryError, "api_base"),
         (RuntimeError("strange"), TemporaryError, "strange"),
     ],
 )
