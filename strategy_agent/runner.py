@@ -49,6 +49,9 @@ class StrategyRunner:
         self._workers: dict[str, _Worker] = {}
         self._keys: dict[str, SecretStr] = {}
         self._lock = threading.Lock()
+        # One cycle at a time per strategy: two clicks on "Step" in two browser tabs
+        # must not both run cycle N+1 from the same stored state.
+        self._cycle_locks: dict[str, threading.Lock] = {}
 
     # -- keys (memory only, this process) ------------------------------------------
 
@@ -102,6 +105,9 @@ class StrategyRunner:
 
         if self.is_running(strategy_id):
             raise StrategyAgentError("this strategy is auto-running: pause it to step by hand")
+        lock = self._cycle_lock(strategy_id)
+        if not lock.acquire(blocking=False):
+            raise StrategyAgentError("a cycle of this strategy is already running: wait for it")
         store = SqliteStore(self.db_path)
         try:
             runtime = open_runtime(store, strategy_id, api_key=self._key(strategy_id))
@@ -112,6 +118,7 @@ class StrategyRunner:
                 raise
         finally:
             store.close()
+            lock.release()
 
     def preview(self, strategy_id: str) -> tuple[ComposeContext, ComposeResult]:
         """Dry run: compose on the current market without executing or recording."""
@@ -157,6 +164,10 @@ class StrategyRunner:
 
     # -- internals ---------------------------------------------------------------------
 
+    def _cycle_lock(self, strategy_id: str) -> threading.Lock:
+        with self._lock:
+            return self._cycle_locks.setdefault(strategy_id, threading.Lock())
+
     def _key(self, strategy_id: str) -> SecretStr | None:
         with self._lock:
             return self._keys.get(strategy_id)
@@ -185,8 +196,10 @@ class StrategyRunner:
         store = SqliteStore(self.db_path)
         try:
             runtime = open_runtime(store, strategy_id, api_key=self._key(strategy_id))
+            lock = self._cycle_lock(strategy_id)
             while not worker.stop.is_set():
-                worker.last_report = runtime.step()
+                with lock:
+                    worker.last_report = runtime.step()
                 worker.stop.wait(self.step_delay_s)
         except StrategyAgentError as error:
             store.set_status(strategy_id, "error", str(error), _now_ms())

@@ -106,3 +106,30 @@ def test_refused_key_sets_error_status_with_reason(
     _, reason, _ = stored(db_path, sid)
     assert reason is not None and "refused the API key" in reason
     assert not runner.is_running(sid)
+
+
+def test_concurrent_steps_never_run_the_same_cycle_twice(
+    runner: StrategyRunner, db_path: Path
+) -> None:
+    import threading
+
+    sid = create(db_path)
+    reports: list[int] = []
+    refusals: list[str] = []
+
+    def click() -> None:
+        try:
+            reports.append(runner.step_once(sid).cycle)
+        except StrategyAgentError as error:
+            refusals.append(str(error))
+
+    threads = [threading.Thread(target=click) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(reports) + len(refusals) == 4 and reports
+    assert len(set(reports)) == len(reports), "a cycle number was used twice"
+    assert all("already running" in message for message in refusals)
+    with SqliteStore(db_path) as store:
+        assert store.cycle_count(sid) == len(reports)
