@@ -38,6 +38,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", metavar="ID", help="continue a stored strategy instead")
     run.add_argument("--delay", type=float, default=0.0, help="seconds to wait between cycles")
     run.add_argument("--quiet", action="store_true", help="only print the summary")
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="resume even if the database says the strategy is running elsewhere",
+    )
     report = sub.add_parser("report", help="summary of every stored strategy")
     report.add_argument("--db", type=Path, default=Path("data/strategy_agent.db"))
     report.add_argument("--json", action="store_true", help="machine-readable output")
@@ -73,7 +78,12 @@ def _run(args: argparse.Namespace) -> int:
     clock_now = int(time.time() * 1000)
     if args.resume:
         strategy_id = args.resume
-        store.get_strategy(strategy_id)  # clear error when unknown
+        row = store.get_strategy(strategy_id)  # clear error when unknown
+        if row.status == "running" and not args.force:
+            raise StrategyAgentError(
+                f"strategy {strategy_id} is marked running (the app may be running it); "
+                f"pause it there first, or pass --force if no other process runs it"
+            )
     else:
         request = load_request(args.config) if args.config else UserRequest()
         strategy_id = store.create_strategy(request, now_ms=clock_now)

@@ -134,3 +134,18 @@ def test_llm_strategy_from_example_config(
         assert report["cycles"] == 5
     finally:
         server.stop()
+
+
+def test_resume_refuses_a_strategy_running_elsewhere(
+    db_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from strategy_agent.trading_history.store import SqliteStore
+
+    main(["run", "--cycles", "2", "--db", str(db_path), "--quiet"])
+    (report,) = _reports(db_path, capsys)
+    sid = report["strategy_id"]
+    with SqliteStore(db_path) as store:
+        store.set_status(sid, "running", None, now_ms=1)
+    assert main(["run", "--resume", sid, "--cycles", "1", "--db", str(db_path)]) == 2
+    assert "marked running" in capsys.readouterr().err
+    assert main(["run", "--resume", sid, "--cycles", "1", "--db", str(db_path), "--force"]) == 0
