@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     from strategy_agent.config import load_request
     from strategy_agent.core import StrategyHalted
-    from strategy_agent.factory import open_runtime
+    from strategy_agent.factory import open_runtime, unsupported
     from strategy_agent.trading_history.store import SqliteStore
 
     if args.cycles < 1:
@@ -86,6 +86,9 @@ def _run(args: argparse.Namespace) -> int:
             )
     else:
         request = load_request(args.config) if args.config else UserRequest()
+        problem = unsupported(request)
+        if problem is not None:  # say so before anything is stored
+            raise StrategyAgentError(f"{args.config}: {problem[0]}: {problem[1]}")
         strategy_id = store.create_strategy(request, now_ms=clock_now)
     runtime = open_runtime(store, strategy_id)
     trading = runtime.request.trading

@@ -21,7 +21,7 @@ from strategy_agent.core import CycleReport, DecisionCoordinator
 from strategy_agent.data.interfaces import MarketDataSource, MarketRulesProvider
 from strategy_agent.data.market_rules import SimulatedMarketRules
 from strategy_agent.data.simulated_market import DEFAULT_ORIGIN_MS, SimulatedMarketDataSource
-from strategy_agent.decision.builtin_policies import builtin_policy
+from strategy_agent.decision.builtin_policies import BUILTIN_POLICIES, builtin_policy
 from strategy_agent.decision.composer import GuardedComposer
 from strategy_agent.decision.guardrails import GuardrailLimits
 from strategy_agent.decision.interfaces import Policy
@@ -82,19 +82,35 @@ def build_policy(
     )
 
 
+def unsupported(request: UserRequest) -> tuple[str, str] | None:
+    """``(field, message)`` when this build cannot run ``request``, else ``None``.
+
+    Checked before a strategy is stored (form, CLI) and again when it starts.
+    """
+    if request.llm.is_builtin and request.llm.model_id not in BUILTIN_POLICIES:
+        known = ", ".join(sorted(BUILTIN_POLICIES))
+        return ("llm.model_id", f"unknown built-in rule {request.llm.model_id!r}; use {known}")
+    exchange = request.exchange
+    if exchange.exchange_id != SIMULATED:
+        return (
+            "exchange.exchange_id",
+            f"exchange {exchange.exchange_id!r} is not available yet: real markets arrive "
+            f'with ccxt support; use exchange_id = "simulated" for now',
+        )
+    if exchange.trading_mode != "paper":
+        return (
+            "exchange.trading_mode",
+            'the simulated market trades on paper only (trading_mode = "paper")',
+        )
+    return None
+
+
 def build_market(
     request: UserRequest, clock: Clock
 ) -> tuple[MarketDataSource, MarketRulesProvider]:
-    exchange = request.exchange
-    if exchange.exchange_id != SIMULATED:
-        raise ConfigurationError(
-            f"exchange {exchange.exchange_id!r} is not available yet: real markets arrive "
-            f'with ccxt support; use exchange_id = "simulated" for now'
-        )
-    if exchange.trading_mode != "paper":
-        raise ConfigurationError(
-            'the simulated market trades on paper only (trading_mode = "paper")'
-        )
+    problem = unsupported(request)
+    if problem is not None:
+        raise ConfigurationError(problem[1])
     source = SimulatedMarketDataSource(
         symbols=request.trading.symbols,
         seed=request.trading.seed,

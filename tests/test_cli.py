@@ -149,3 +149,17 @@ def test_resume_refuses_a_strategy_running_elsewhere(
     assert main(["run", "--resume", sid, "--cycles", "1", "--db", str(db_path)]) == 2
     assert "marked running" in capsys.readouterr().err
     assert main(["run", "--resume", sid, "--cycles", "1", "--db", str(db_path), "--force"]) == 0
+
+
+def test_unrunnable_config_is_refused_before_anything_is_stored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from strategy_agent.trading_history.store import SqliteStore
+
+    cfg = tmp_path / "live.toml"
+    cfg.write_text('[exchange]\nexchange_id = "simulated"\ntrading_mode = "testnet"\n')
+    db = tmp_path / "x.db"
+    assert main(["run", "--config", str(cfg), "--db", str(db)]) == 2
+    assert "paper only" in capsys.readouterr().err
+    with SqliteStore(db) as store:
+        assert store.list_strategies() == []

@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
+from strategy_agent.factory import unsupported
 from strategy_agent.models import UserRequest
 
 LIVE_CONFIRMATION = "LIVE"
@@ -96,6 +97,10 @@ def build_request(values: dict[str, Any]) -> FormOutcome:
         errors.update(_errors_by_field(error, errors))
         errors.update(_cross_field_errors(raw, errors))
         return FormOutcome(errors=errors)
+    problem = unsupported(request)
+    if problem is not None:
+        field, message = problem
+        errors.setdefault(field, message)
     if errors:
         return FormOutcome(errors=errors)
     typed = str(values.get("llm.session_key") or "").strip()

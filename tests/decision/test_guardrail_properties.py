@@ -69,6 +69,8 @@ class Scenario:
             max_leverage=self.limits.max_leverage,
         )
         for symbol, quantity in self.positions.items():
+            if quantity == 0:
+                continue  # a flat book entry is no fill
             fill = Fill(
                 ts=NOW - 1,
                 symbol=symbol,

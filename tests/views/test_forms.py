@@ -71,6 +71,14 @@ def test_live_mode_needs_the_typed_confirmation() -> None:
     assert "exchange.confirm_live" not in forms.build_request(values).errors
 
 
+def test_modes_this_build_cannot_run_are_refused_on_their_field() -> None:
+    values = forms.default_values()
+    values["exchange.trading_mode"] = "testnet"
+    outcome = forms.build_request(values)
+    assert outcome.request is None
+    assert "paper only" in outcome.errors["exchange.trading_mode"]
+
+
 def test_template_choice_sets_template_id_and_blank_text_becomes_none() -> None:
     values = forms.default_values()
     values["trading.prompt_choice"] = "balanced_trend"
