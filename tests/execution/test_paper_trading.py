@@ -274,6 +274,8 @@ def test_filled_results_apply_cleanly_to_the_real_ledger(
             if result.status == "filled":
                 applied = ledger.apply(fill_from_result(result, "s1"))  # enforce: must pass again
                 assert applied.fill.realized_pnl == result.realized_pnl
+                # valued at the close again, as the coordinator does after the fills
+                ledger.mark({result.symbol: prices[result.symbol]}, ts=NOW)
             else:
                 assert result.reason
         if market == "spot":
