@@ -25,7 +25,7 @@ $(STAMP_DEV): requirements.txt requirements-dev.txt | $(BIN)/python
 
 ## run: the app on the embedded default (simulated market, paper trading, no key, no network)
 run: $(STAMP_RUN)
-	$(BIN)/streamlit run app.py --server.headless=true --server.address=127.0.0.1
+	$(BIN)/streamlit run app.py --server.headless=true --server.address=127.0.0.1 --server.port=8501
 
 ## demo: the headless engine for 200 cycles, then the report
 demo: $(STAMP_RUN)
