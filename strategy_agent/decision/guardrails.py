@@ -36,11 +36,11 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from decimal import Decimal
 
 from pydantic import Field, field_validator
 
 from strategy_agent.data.interfaces import MarketRulesProvider
+from strategy_agent.data.market_rules import round_qty_down
 from strategy_agent.errors import ConfigurationError
 from strategy_agent.models import (
     Dto,
@@ -60,7 +60,7 @@ from strategy_agent.models import (
 
 # A position whose magnitude is at most this is flat (float dust after a close).
 DUST_QTY = 1e-12
-# Float noise forgiven when flooring to a lot: 0.3 / 0.1 is 3 lots, not 2.
+# Relative size under which a residual order is float noise, not a trade.
 _LOT_TOLERANCE = 1e-9
 # Relative slack when comparing the plan's net exposure with its bound.
 _NET_SLACK = 1e-9
@@ -159,23 +159,15 @@ def _utc(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _step_decimals(step: float) -> int:
-    exponent = Decimal(repr(float(step))).normalize().as_tuple().exponent
-    return max(-int(exponent), 0)
-
-
 def floor_to_step(quantity: float, step: float) -> float:
-    """Round a non-negative quantity down to a whole number of lots of ``step``.
+    """Round a non-negative quantity down to whole lots of ``step`` (0 for nothing to trade).
 
     Float noise below 1e-9 lot is forgiven (``floor_to_step(0.3, 0.1) == 0.3``);
-    the result is rounded to the step's decimals so it prints cleanly.
+    the lot arithmetic is ``round_qty_down``'s, shared with the market rules.
     """
-    if not quantity > 0:
+    if not (quantity > 0 and math.isfinite(quantity)):
         return 0.0
-    lots = quantity / step + _LOT_TOLERANCE
-    if not math.isfinite(lots):
-        return 0.0
-    return round(math.floor(lots) * step, _step_decimals(step))
+    return round_qty_down(quantity, step)
 
 
 # --- vetoes (a reason, or None) ------------------------------------------------------------

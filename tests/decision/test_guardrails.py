@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -788,7 +789,9 @@ def test_round_order_snaps_a_near_complete_close_to_the_exact_position() -> None
         (7.0, 5.0, 5.0),
         (0.0, 0.1, 0.0),
         (-1.0, 0.1, 0.0),
-        (1e308, 1e-10, 0.0),
+        (1e308, 1e-10, 1e308),  # exact decimal arithmetic: no overflow to guard against
+        (math.inf, 0.1, 0.0),
+        (math.nan, 0.1, 0.0),
     ],
 )
 def test_floor_to_step(quantity: float, step: float, expected: float) -> None:
