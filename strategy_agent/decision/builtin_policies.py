@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from strategy_agent.decision.guardrails import GuardrailLimits, is_open
+from strategy_agent.decision.guardrail_checks import is_open
+from strategy_agent.decision.guardrails import GuardrailLimits
 from strategy_agent.decision.interfaces import Policy, PolicyDecision
 from strategy_agent.errors import ConfigurationError
 from strategy_agent.models import (

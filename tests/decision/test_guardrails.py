@@ -8,11 +8,7 @@ from typing import Any
 import pytest
 
 from strategy_agent.data.interfaces import MarketRulesProvider
-from strategy_agent.decision.guardrails import (
-    GuardrailLimits,
-    _instructions,
-    _Order,
-    apply_guardrails,
+from strategy_agent.decision.guardrail_checks import (
     check_action,
     check_confidence,
     check_cooldown,
@@ -29,6 +25,12 @@ from strategy_agent.decision.guardrails import (
     is_increasing,
     quote_of,
     round_order,
+)
+from strategy_agent.decision.guardrails import (
+    GuardrailLimits,
+    _instructions,
+    _Order,
+    apply_guardrails,
 )
 from strategy_agent.errors import ConfigurationError
 from strategy_agent.models import (
