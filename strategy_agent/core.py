@@ -29,6 +29,7 @@ from strategy_agent.errors import (
     ConfigurationError,
     StrategyAgentError,
 )
+from strategy_agent.execution.fills import fill_from_result
 from strategy_agent.execution.interfaces import ExecutionGateway
 from strategy_agent.features.interfaces import FeatureComputer
 from strategy_agent.models import (
@@ -184,7 +185,9 @@ class DecisionCoordinator:
         result = _stage("compose", self._composer.compose, context)
         llm_ms = (time.perf_counter() - llm_started) * 1000.0
         executions = _stage("execution", self._gateway.execute, result.instructions)
-        fills, trades = self._apply(executions)
+        # every result is checked before the book moves: a malformed one fails the stage
+        new_fills = _stage("execution", _fills_of, executions, self.strategy_id)
+        fills, trades = self._apply(new_fills)
         self._book.mark(self._prices, ts)
         equity = self._book.equity_point(ts)
         records = self._records(ts, compose_id, features, context, result, executions)
@@ -242,26 +245,11 @@ class DecisionCoordinator:
         )
         return context, features
 
-    def _apply(
-        self, executions: list[ExecutionResult]
-    ) -> tuple[list[Fill], list[TradeHistoryEntry]]:
-        """Apply filled results to the ledger (the same path a real exchange takes)."""
+    def _apply(self, new_fills: list[Fill]) -> tuple[list[Fill], list[TradeHistoryEntry]]:
+        """Apply the fills to the ledger (the same path a real exchange takes)."""
         fills: list[Fill] = []
         trades: list[TradeHistoryEntry] = []
-        for result in executions:
-            if result.status != "filled" or result.filled_qty <= 0 or result.avg_price is None:
-                continue
-            fill = Fill(
-                ts=result.ts,
-                strategy_id=self.strategy_id,
-                compose_id=result.compose_id,
-                instruction_id=result.instruction_id,
-                symbol=result.symbol,
-                side=result.side,
-                quantity=result.filled_qty,
-                price=result.avg_price,
-                fee=result.fee,
-            )
+        for fill in new_fills:
             applied = self._book.apply(fill, enforce=False)
             fills.append(applied.fill)
             trades.extend(applied.closed_trades)
@@ -342,6 +330,10 @@ def _stage(name: str, func: Any, *args: Any) -> Any:
         raise
     except Exception as error:
         raise CycleFailed(name, error) from error
+
+
+def _fills_of(executions: list[ExecutionResult], strategy_id: str) -> list[Fill]:
+    return [fill_from_result(r, strategy_id) for r in executions if r.status == "filled"]
 
 
 def _message(error: BaseException) -> str:

@@ -261,3 +261,30 @@ def test_storage_failure_halts_so_resume_uses_what_is_stored() -> None:
     (written,) = parts["store"].cycles
     assert written["records"][0].kind == "error"
     assert written["records"][0].payload["stage"] == "storage"
+
+
+def test_malformed_fill_fails_the_stage_before_the_book_moves() -> None:
+    coordinator, parts = make()
+
+    class BrokenGateway:
+        def execute(self, instructions: list[TradeInstruction]) -> list[ExecutionResult]:
+            return [
+                ExecutionResult(
+                    instruction_id=i.instruction_id,
+                    compose_id=i.compose_id,
+                    symbol=i.instrument.symbol,
+                    side=i.side,
+                    status="filled",
+                    requested_qty=i.quantity,
+                    filled_qty=i.quantity,
+                    avg_price=None,  # a gateway bug: filled, but at no price
+                    ts=T0,
+                )
+                for i in instructions
+            ]
+
+    coordinator._gateway = BrokenGateway()  # type: ignore[assignment]
+    report = coordinator.run_once()
+    assert not report.ok and report.stage == "execution"
+    assert parts["book"].fills == []
+    assert "apply only filled results" in (report.error or "")

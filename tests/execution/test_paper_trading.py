@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from strategy_agent.clock import ManualClock
-from strategy_agent.execution.paper_trading import PaperExecutionGateway, fill_from_result
+from strategy_agent.execution.fills import fill_from_result
+from strategy_agent.execution.paper_trading import PaperExecutionGateway
 from strategy_agent.models import ExecutionResult, Fill, InstrumentRef, TradeInstruction
 from strategy_agent.portfolio.ledger import Ledger
 
