@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from strategy_agent.factory import SIM_ORIGIN_MS  # noqa: E402
+from strategy_agent.data.simulated_market import DEFAULT_ORIGIN_MS  # noqa: E402
 from strategy_agent.models import TradingConfig, UserRequest, interval_ms  # noqa: E402
 from strategy_agent.trading_history.store import SqliteStore  # noqa: E402
 
@@ -122,7 +122,7 @@ def _seed_strategy(
     store: SqliteStore, sid: str, request: UserRequest, cycles: int, rng: random.Random
 ) -> None:
     step = interval_ms(request.trading.interval)
-    start = SIM_ORIGIN_MS + request.trading.lookback * step
+    start = DEFAULT_ORIGIN_MS + request.trading.lookback * step
     prices = {"BTC/USDT": 60_000.0, "ETH/USDT": 3_000.0, "SOL/USDT": 150.0}
     equity = request.trading.initial_capital
     llm = not request.llm.is_builtin

@@ -51,16 +51,11 @@ def check_model_connection(config: ModelConfig, api_key: SecretStr | None) -> Co
 
 def check_exchange_connection(config: ExchangeConfig) -> ConnectionCheck:
     """Load the exchange's markets (the simulated market is always there)."""
-    from strategy_agent.factory import SIMULATED
+    from strategy_agent.factory import unsupported
 
-    if config.exchange_id != SIMULATED:
-        return ConnectionCheck(
-            ok=False,
-            message=(
-                f"exchange {config.exchange_id!r} is not available yet (real markets arrive "
-                f"with ccxt support); use the simulated market"
-            ),
-        )
+    problem = unsupported(UserRequest(exchange=config))
+    if problem is not None:
+        return ConnectionCheck(ok=False, message=problem[1])
     from strategy_agent.clock import ManualClock
     from strategy_agent.data.simulated_market import SimulatedMarketDataSource
 

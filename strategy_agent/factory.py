@@ -34,7 +34,6 @@ from strategy_agent.trading_history.digest import IncrementalDigest
 from strategy_agent.trading_history.store import SqliteStore
 
 SIMULATED = "simulated"
-SIM_ORIGIN_MS = DEFAULT_ORIGIN_MS  # 2025-01-01T00:00Z: stepped simulations start here
 DEFAULT_DB = Path("data/strategy_agent.db")
 
 
@@ -115,7 +114,7 @@ def build_market(
         symbols=request.trading.symbols,
         seed=request.trading.seed,
         clock=clock,
-        origin_ms=SIM_ORIGIN_MS,
+        origin_ms=DEFAULT_ORIGIN_MS,
     )
     return source, SimulatedMarketRules()
 
@@ -133,7 +132,7 @@ def open_runtime(
     step_ms = interval_ms(trading.interval)
     last_ts = store.last_cycle_ts(strategy_id)
     clock = ManualClock(
-        last_ts if last_ts is not None else SIM_ORIGIN_MS + trading.lookback * step_ms
+        last_ts if last_ts is not None else DEFAULT_ORIGIN_MS + trading.lookback * step_ms
     )
     data, rules = build_market(request, clock)
 

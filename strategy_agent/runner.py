@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -36,8 +36,7 @@ def _now_ms() -> int:
 @dataclass
 class _Worker:
     thread: threading.Thread
-    stop: threading.Event = field(default_factory=threading.Event)
-    last_report: CycleReport | None = None
+    stop: threading.Event
 
 
 class StrategyRunner:
@@ -52,6 +51,7 @@ class StrategyRunner:
         # One cycle at a time per strategy: two clicks on "Step" in two browser tabs
         # must not both run cycle N+1 from the same stored state.
         self._cycle_locks: dict[str, threading.Lock] = {}
+        self._last_reports: dict[str, CycleReport] = {}  # of the background loops
 
     # -- keys (memory only, this process) ------------------------------------------
 
@@ -80,13 +80,14 @@ class StrategyRunner:
             current = self._workers.get(strategy_id)
             if current is not None and current.thread.is_alive():
                 return False
-            worker = _Worker(thread=threading.Thread(target=lambda: None))
-            worker.thread = threading.Thread(
+            stop = threading.Event()
+            thread = threading.Thread(
                 target=self._loop,
-                args=(strategy_id, worker),
+                args=(strategy_id, stop),
                 name=f"strategy-{strategy_id}",
                 daemon=True,
             )
+            worker = _Worker(thread=thread, stop=stop)
             self._workers[strategy_id] = worker
         self._set_status(strategy_id, "running", None)
         worker.thread.start()
@@ -159,8 +160,7 @@ class StrategyRunner:
 
     def last_report(self, strategy_id: str) -> CycleReport | None:
         with self._lock:
-            worker = self._workers.get(strategy_id)
-            return worker.last_report if worker else None
+            return self._last_reports.get(strategy_id)
 
     # -- internals ---------------------------------------------------------------------
 
@@ -189,7 +189,7 @@ class StrategyRunner:
         finally:
             store.close()
 
-    def _loop(self, strategy_id: str, worker: _Worker) -> None:
+    def _loop(self, strategy_id: str, stop: threading.Event) -> None:
         from strategy_agent.factory import open_runtime
         from strategy_agent.trading_history.store import SqliteStore
 
@@ -197,10 +197,12 @@ class StrategyRunner:
         try:
             runtime = open_runtime(store, strategy_id, api_key=self._key(strategy_id))
             lock = self._cycle_lock(strategy_id)
-            while not worker.stop.is_set():
+            while not stop.is_set():
                 with lock:
-                    worker.last_report = runtime.step()
-                worker.stop.wait(self.step_delay_s)
+                    report = runtime.step()
+                with self._lock:
+                    self._last_reports[strategy_id] = report
+                stop.wait(self.step_delay_s)
         except StrategyAgentError as error:
             store.set_status(strategy_id, "error", str(error), _now_ms())
         except Exception as error:  # a bug: keep the app alive, show the reason

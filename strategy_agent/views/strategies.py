@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
+from strategy_agent.factory import SIMULATED
 from strategy_agent.models import UserRequest
 
 if TYPE_CHECKING:
@@ -19,7 +20,6 @@ if TYPE_CHECKING:
     from strategy_agent.trading_history.store import SqliteStore, StrategyRow
 
 SPARKLINE_POINTS = 60
-SIMULATED = "simulated"
 
 
 def now_ms() -> int:

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from strategy_agent.clock import ManualClock
-from strategy_agent.data.simulated_market import SimulatedMarketDataSource
-from strategy_agent.factory import SIM_ORIGIN_MS
+from strategy_agent.data.simulated_market import DEFAULT_ORIGIN_MS, SimulatedMarketDataSource
 from strategy_agent.models import HistoryRecord, UserRequest, interval_ms
 from strategy_agent.trading_history.store import SqliteStore
 from strategy_agent.views import leaderboard as lb
@@ -52,7 +51,7 @@ def test_benchmark_is_equal_weight_buy_and_hold_of_the_market(
     start = min(int(c["ts"].iloc[0]) for c in board.curves.values())
     end = max(int(c["ts"].iloc[-1]) for c in board.curves.values())
     assert int(bench["ts"].iloc[0]) <= start + HOUR and int(bench["ts"].iloc[-1]) == end
-    source = SimulatedMarketDataSource(seed=42, clock=ManualClock(end), origin_ms=SIM_ORIGIN_MS)
+    source = SimulatedMarketDataSource(seed=42, clock=ManualClock(end), origin_ms=DEFAULT_ORIGIN_MS)
     closes = []
     for symbol in ("BTC/USDT", "ETH/USDT", "SOL/USDT"):
         frame = source.history(symbol, "1h")
