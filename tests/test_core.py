@@ -85,6 +85,9 @@ class FakeComposer(Composer):
 
 
 class FakeGateway:
+    def __init__(self, avg_price: float | None = 100.0) -> None:
+        self.avg_price = avg_price
+
     def execute(self, instructions: list[TradeInstruction]) -> list[ExecutionResult]:
         return [
             ExecutionResult(
@@ -95,7 +98,7 @@ class FakeGateway:
                 status="filled",
                 requested_qty=i.quantity,
                 filled_qty=i.quantity,
-                avg_price=100.0,
+                avg_price=self.avg_price,
                 fee=0.1,
                 ts=T0,
             )
@@ -266,24 +269,7 @@ def test_storage_failure_halts_so_resume_uses_what_is_stored() -> None:
 def test_malformed_fill_fails_the_stage_before_the_book_moves() -> None:
     coordinator, parts = make()
 
-    class BrokenGateway:
-        def execute(self, instructions: list[TradeInstruction]) -> list[ExecutionResult]:
-            return [
-                ExecutionResult(
-                    instruction_id=i.instruction_id,
-                    compose_id=i.compose_id,
-                    symbol=i.instrument.symbol,
-                    side=i.side,
-                    status="filled",
-                    requested_qty=i.quantity,
-                    filled_qty=i.quantity,
-                    avg_price=None,  # a gateway bug: filled, but at no price
-                    ts=T0,
-                )
-                for i in instructions
-            ]
-
-    coordinator._gateway = BrokenGateway()  # type: ignore[assignment]
+    coordinator._gateway = FakeGateway(avg_price=None)  # a gateway bug: filled at no price
     report = coordinator.run_once()
     assert not report.ok and report.stage == "execution"
     assert parts["book"].fills == []
