@@ -224,8 +224,7 @@ class DecisionCoordinator:
             self.trading.lookback,
         )
         latest = _latest_closes(candles)
-        missing = [s for s in self.trading.symbols if s not in latest]
-        if len(missing) == len(self.trading.symbols):
+        if not latest:
             raise CycleFailed("data", StrategyAgentError("no closed candle yet for any symbol"))
         self._prices.update(latest)
         self._book.mark(latest, ts)

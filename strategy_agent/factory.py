@@ -28,7 +28,7 @@ from strategy_agent.decision.interfaces import Policy
 from strategy_agent.errors import ConfigurationError
 from strategy_agent.execution.paper_trading import PaperExecutionGateway
 from strategy_agent.features.technical_indicators import TechnicalFeatureComputer
-from strategy_agent.models import UserRequest, interval_ms
+from strategy_agent.models import ComposeContext, ComposeResult, UserRequest, interval_ms
 from strategy_agent.portfolio.ledger import Ledger
 from strategy_agent.trading_history.digest import IncrementalDigest
 from strategy_agent.trading_history.store import SqliteStore
@@ -39,20 +39,23 @@ DEFAULT_DB = Path("data/strategy_agent.db")
 
 @dataclass
 class StrategyRuntime:
-    """A strategy ready to run: its coordinator, clock and how time moves."""
+    """A strategy ready to run: its coordinator and the stepped market clock."""
 
     strategy_id: str
     request: UserRequest
     coordinator: DecisionCoordinator
-    clock: Clock
+    clock: ManualClock
     ledger: Ledger
-    stepped: bool
 
     def step(self) -> CycleReport:
-        """Run one cycle; a stepped (simulated) market first moves one candle on."""
-        if self.stepped and isinstance(self.clock, ManualClock):
-            self.clock.advance(interval_ms(self.request.trading.interval))
+        """Move the market one candle on, then run one cycle."""
+        self.clock.advance(interval_ms(self.request.trading.interval))
         return self.coordinator.run_once()
+
+    def preview(self) -> tuple[ComposeContext, ComposeResult]:
+        """Compose on the next candle without executing or recording (dry run)."""
+        self.clock.advance(interval_ms(self.request.trading.interval))
+        return self.coordinator.preview()
 
 
 def prompt_text_for(request: UserRequest, policy: Policy) -> str:
@@ -173,4 +176,4 @@ def open_runtime(
         constraints=limits.model_dump(mode="json"),
         cycles_done=store.cycle_count(strategy_id),
     )
-    return StrategyRuntime(strategy_id, request, coordinator, clock, ledger, stepped=True)
+    return StrategyRuntime(strategy_id, request, coordinator, clock, ledger)

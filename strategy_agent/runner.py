@@ -21,10 +21,9 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from strategy_agent.clock import ManualClock
 from strategy_agent.core import CycleReport, StrategyHalted
 from strategy_agent.errors import StrategyAgentError
-from strategy_agent.models import ComposeContext, ComposeResult, interval_ms
+from strategy_agent.models import ComposeContext, ComposeResult
 
 log = logging.getLogger(__name__)
 
@@ -129,10 +128,7 @@ class StrategyRunner:
         store = SqliteStore(self.db_path)
         try:
             runtime = open_runtime(store, strategy_id, api_key=self._key(strategy_id))
-            if runtime.stepped and isinstance(runtime.clock, ManualClock):
-                # the next cycle's market, as step_once would see it
-                runtime.clock.advance(interval_ms(runtime.request.trading.interval))
-            return runtime.coordinator.preview()
+            return runtime.preview()
         finally:
             store.close()
 
