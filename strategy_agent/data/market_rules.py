@@ -25,6 +25,13 @@ PrecisionMode = Literal["tick_size", "decimal_places"]
 _STEP_TOLERANCE = Decimal("1e-9")
 
 
+def quote_of(symbol: str) -> str:
+    """Quote currency of a ccxt symbol (``BTC/USDT`` and ``BTC/USDT:USDT`` give ``USDT``)."""
+    if "/" not in symbol:
+        return "quote"
+    return symbol.split("/", 1)[1].split(":", 1)[0]
+
+
 def step_decimals(step: float) -> int:
     """Decimal places of a step as written (``1e-05`` -> 5, ``0.25`` -> 2, ``10`` -> 0)."""
     exponent = Decimal(repr(float(step))).normalize().as_tuple().exponent

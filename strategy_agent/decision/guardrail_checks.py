@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from strategy_agent.data.market_rules import round_qty_down
+from strategy_agent.data.market_rules import quote_of, round_qty_down
 from strategy_agent.models import (
     LlmDecisionItem,
     MarketRules,
@@ -48,13 +48,6 @@ def clamp_into_band(target: float, current: float, low: float, high: float) -> f
 
 def _num(value: float) -> str:
     return f"{value:.10g}"
-
-
-def quote_of(symbol: str) -> str:
-    """Quote currency of a ccxt symbol (``BTC/USDT`` and ``BTC/USDT:USDT`` give ``USDT``)."""
-    if "/" not in symbol:
-        return "quote"
-    return symbol.split("/", 1)[1].split(":", 1)[0]
 
 
 def _utc(ms: int) -> str:

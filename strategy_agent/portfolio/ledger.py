@@ -33,6 +33,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Literal, get_args
 
+from strategy_agent.data.market_rules import quote_of
 from strategy_agent.errors import InsufficientFundsError
 from strategy_agent.models import (
     EquityPoint,
@@ -221,7 +222,7 @@ class Ledger(PortfolioService):
                 f"margin or swap to go short"
             )
         if new_cash < -MONEY_EPSILON * max(1.0, abs(self._cash - new_cash)):
-            quote = _quote(symbol)
+            quote = quote_of(symbol)
             needed = self._cash - new_cash
             return (
                 f"{side} {_fmt_qty(quantity)} {symbol} needs {needed:,.2f} {quote}, "
@@ -241,7 +242,7 @@ class Ledger(PortfolioService):
         others = [p for s, p in self._positions.items() if s != symbol]
         equity = new_cash + sum(p.notional for p in others) + new_qty * price
         gross = sum(abs(p.notional) for p in others) + abs(new_qty * price)
-        quote = _quote(symbol)
+        quote = quote_of(symbol)
         order = f"{side} {_fmt_qty(quantity)} {symbol}"
         if equity <= 0:
             return f"{order} would leave equity at {equity:,.2f} {quote}; reduce the quantity"
@@ -498,10 +499,3 @@ def _dust(*quantities: float) -> float:
 
 def _fmt_qty(quantity: float) -> str:
     return f"{quantity:.10g}"
-
-
-def _quote(symbol: str) -> str:
-    """Quote currency of a ccxt symbol (``BTC/USDT`` and ``BTC/USDT:USDT`` give ``USDT``)."""
-    if "/" not in symbol:
-        return "quote"
-    return symbol.split("/", 1)[1].split(":", 1)[0]

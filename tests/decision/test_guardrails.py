@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from strategy_agent.data.interfaces import MarketRulesProvider
+from strategy_agent.data.market_rules import quote_of
 from strategy_agent.decision.guardrail_checks import (
     check_action,
     check_confidence,
@@ -23,7 +24,6 @@ from strategy_agent.decision.guardrail_checks import (
     clamp_short,
     floor_to_step,
     is_increasing,
-    quote_of,
     round_order,
 )
 from strategy_agent.decision.guardrails import (
