@@ -1,8 +1,9 @@
 """DecisionCoordinator: one decision cycle, step by step, as the design's minimal contract.
 
-A cycle is: mark the book -> view -> candles -> features -> compose (policy +
-guardrails) -> execute -> apply fills to the ledger -> digest -> write the four
-checkpoints, the fills, closed trades and the equity point in ONE transaction.
+A cycle is: candles (only those closed at the clock's now) -> mark the book ->
+view -> features -> compose (policy + guardrails) -> execute -> apply fills to
+the ledger -> digest -> write the four checkpoints, the fills, closed trades
+and the equity point in ONE transaction.
 
 A failure inside a cycle (data, features, policy, execution) is recorded as an
 ``error`` checkpoint with its reason and the next cycle still runs. Errors the
@@ -45,6 +46,7 @@ from strategy_agent.models import (
     TradeDigest,
     TradeHistoryEntry,
     TradingConfig,
+    interval_ms,
 )
 
 
@@ -216,13 +218,16 @@ class DecisionCoordinator:
         )
 
     def _context(self, ts: int, compose_id: str) -> tuple[ComposeContext, list[FeatureVector]]:
-        candles = _stage(
+        fetched = _stage(
             "data",
             self._data.get_recent_candles,
             self.trading.symbols,
             self.trading.interval,
             self.trading.lookback,
         )
+        # A source may return the still-forming bar (ccxt's fetch_ohlcv does): its close
+        # is not known yet, so features, prices and fills must not see it.
+        candles = closed_candles(fetched, ts)
         latest = _latest_closes(candles)
         if not latest:
             raise CycleFailed("data", StrategyAgentError("no closed candle yet for any symbol"))
@@ -338,6 +343,11 @@ def _fills_of(executions: list[ExecutionResult], strategy_id: str) -> list[Fill]
 def _message(error: BaseException) -> str:
     text = str(error).strip() or type(error).__name__
     return text if isinstance(error, StrategyAgentError) else f"{type(error).__name__}: {text}"
+
+
+def closed_candles(candles: list[Candle], now_ms: int) -> list[Candle]:
+    """The candles closed at ``now_ms`` (close time ``ts + interval`` not after it), in order."""
+    return [c for c in candles if c.ts + interval_ms(c.interval) <= now_ms]
 
 
 def _latest_closes(candles: list[Candle]) -> dict[str, float]:

@@ -274,3 +274,68 @@ def test_malformed_fill_fails_the_stage_before_the_book_moves() -> None:
     assert not report.ok and report.stage == "execution"
     assert parts["book"].fills == []
     assert "apply only filled results" in (report.error or "")
+
+
+HOUR_MS = 3_600_000
+
+
+class FormingBarData(FakeData):
+    """A source like ccxt's fetch_ohlcv: the last bar is still forming (absurd close)."""
+
+    def get_recent_candles(self, symbols: list[str], interval: str, lookback: int) -> list[Candle]:
+        closed = super().get_recent_candles(symbols, interval, lookback)
+        forming = [
+            c.model_copy(update={"ts": T0 + HOUR_MS, "close": 1e9, "high": 1e9}) for c in closed
+        ]
+        return closed + forming
+
+
+class SpyFeatures(FakeFeatures):
+    def __init__(self) -> None:
+        self.seen: list[list[Candle]] = []
+
+    def compute_features(self, candles: list[Candle]) -> list[FeatureVector]:
+        self.seen.append(candles)
+        return super().compute_features(candles)
+
+
+class PriceGateway(FakeGateway):
+    """Fills at the coordinator's shared price, like the paper gateway."""
+
+    def __init__(self, prices: dict[str, float]) -> None:
+        super().__init__()
+        self.prices = prices
+
+    def execute(self, instructions: list[TradeInstruction]) -> list[ExecutionResult]:
+        return [
+            r.model_copy(update={"avg_price": self.prices[r.symbol]})
+            for r in super().execute(instructions)
+        ]
+
+
+def test_a_still_forming_candle_never_reaches_features_prompt_or_fill() -> None:
+    coordinator, parts = make()
+    coordinator._data = FormingBarData()  # now = T0 + 1h: the bar opened at T0 + 1h is forming
+    prices: dict[str, float] = {}
+    coordinator._prices = prices
+    coordinator._gateway = PriceGateway(prices)
+    features = SpyFeatures()
+    coordinator._features = features
+    report = coordinator.run_once()
+    assert report.ok
+    assert [c.ts for c in features.seen[0]] == [T0]
+    context = parts["composer"].contexts[0]
+    assert context.market_snapshot == {"BTC/USDT": 100.0}
+    assert all(fv.values["close"] == 100.0 for fv in context.features)
+    (written,) = parts["store"].cycles
+    assert written["fills"][0].price == 100.0
+    compose = next(r for r in written["records"] if r.kind == "compose")
+    assert compose.payload["prices"] == {"BTC/USDT": 100.0}
+
+
+def test_only_forming_candles_fail_the_data_stage() -> None:
+    coordinator, parts = make()
+    parts["clock"].set(T0 + HOUR_MS - 1)  # the bar opened at T0 closes 1 ms from now
+    report = coordinator.run_once()
+    assert not report.ok and report.stage == "data"
+    assert "no closed candle" in (report.error or "")
