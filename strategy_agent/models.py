@@ -37,7 +37,9 @@ Action = Literal["buy", "sell", "flat", "noop"]
 Side = Literal["buy", "sell"]
 TradingMode = Literal["paper", "testnet", "live"]
 MarketType = Literal["spot", "margin", "swap"]
-StrategyStatus = Literal["created", "running", "paused", "stopped", "error"]
+# "pausing"/"stopping": asked to pause or stop while a cycle runs; the worker writes
+# "paused"/"stopped" when that cycle has ended (so no fill follows either word).
+StrategyStatus = Literal["created", "running", "pausing", "paused", "stopping", "stopped", "error"]
 HistoryKind = Literal["features", "compose", "instructions", "execution", "error"]
 ExecutionStatus = Literal["filled", "rejected", "error"]
 OutcomeStatus = Literal["accepted", "clamped", "rejected"]
@@ -505,6 +507,7 @@ class StrategySummary(Dto):
     win_rate: float | None = None
     max_drawdown_pct: float | None = None
     cycles: int | None = None
+    failed_cycles: int = 0
     last_updated_ts: int | None = None
 
 

@@ -36,7 +36,6 @@ from strategy_agent.decision.llm_errors import (
 )
 from strategy_agent.decision.plan_parser import ParsedPlan, parse_plan
 from strategy_agent.decision.prompt_context import render_context
-from strategy_agent.decision.response_cache import CachedReply, ResponseCache, messages_json
 from strategy_agent.decision.system_prompt import PlanReply, build_system_prompt
 from strategy_agent.errors import (
     ConfigurationError,
@@ -47,6 +46,7 @@ from strategy_agent.errors import (
 )
 from strategy_agent.models import ComposeContext, ModelConfig, UserRequest
 from strategy_agent.secrets import key_env_name, needs_key, redact, resolve_api_key
+from strategy_agent.trading_history.response_cache import CachedReply, ResponseCache, messages_json
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,6 @@ from strategy_agent.data.market_rules import SimulatedMarketRules
 from strategy_agent.decision.composer import GuardedComposer
 from strategy_agent.decision.guardrails import GuardrailLimits
 from strategy_agent.decision.llm_policy import LlmPolicy, build_llm_policy, litellm_model
-from strategy_agent.decision.response_cache import ResponseCache
 from strategy_agent.decision.system_prompt import build_system_prompt
 from strategy_agent.errors import (
     AuthenticationError,
@@ -40,6 +39,7 @@ from strategy_agent.models import (
     TradingConfig,
     UserRequest,
 )
+from strategy_agent.trading_history.response_cache import ResponseCache
 from tests.fakes.fake_llm_server import FakeLlmServer, rsi_plan
 
 KEY = "test-key-7f3a9c1e5b2d"

@@ -389,7 +389,8 @@ def test_cycle_count_last_cycle_ts_and_latest_equity(store: SqliteStore) -> None
     seed_cycles(store, sid, 3)
     store.write_cycle(sid, [record(40, "error", "c4", stage="data")], [], [], None)
     assert store.cycle_count(sid) == 4
-    assert store.last_cycle_ts(sid) == 40
+    assert store.failed_cycle_count(sid) == 1
+    assert store.last_cycle_ts(sid) == 30  # the failed cycle does not move the market clock
     latest = store.latest_equity(sid)
     assert latest is not None and (latest.ts, latest.equity) == (30, 10_003.0)
 
@@ -397,7 +398,7 @@ def test_cycle_count_last_cycle_ts_and_latest_equity(store: SqliteStore) -> None
 def test_load_fills_keeps_insert_order(store: SqliteStore) -> None:
     sid = store.create_strategy(make_request(), now_ms=1)
     for ts in (50, 10, 30):
-        store.write_cycle(sid, [], [make_fill(ts)], [], None)
+        store.write_cycle(sid, [record(ts, "compose", f"c{ts}")], [make_fill(ts)], [], None)
     assert [f.ts for f in store.load_fills(sid)] == [50, 10, 30]
 
 
@@ -411,7 +412,7 @@ def test_equity_series_downsampling_keeps_first_and_last(
     sid = store.create_strategy(make_request(), now_ms=1)
     points = [make_equity(sid, ts * 1000, 10_000.0 + ts) for ts in range(total)]
     for point in points:
-        store.write_cycle(sid, [], [], [], point)
+        store.write_cycle(sid, [record(point.ts, "compose", f"c{point.ts}")], [], [], point)
     series = store.equity_series(sid, max_points=max_points)
     assert len(series) <= max_points
     if total <= max_points:

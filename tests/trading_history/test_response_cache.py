@@ -4,7 +4,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from strategy_agent.decision.response_cache import CachedReply, ResponseCache, cache_key
+from strategy_agent.trading_history.response_cache import CachedReply, ResponseCache, cache_key
 
 MESSAGES = [{"role": "system", "content": "rules"}, {"role": "user", "content": "context"}]
 

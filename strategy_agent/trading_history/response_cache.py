@@ -1,7 +1,8 @@
 """An LLM response cache in SQLite: the same model, temperature and prompt get the same reply.
 
 A replay of the same data with the same prompt then costs nothing and gives
-identical decisions. Each call opens its own short-lived connection, so the cache
+identical decisions. The table is created by the store's migrations
+(``schema.py``). Each call opens its own short-lived connection, so the cache
 can be created on one thread and used on another (sqlite connections cannot).
 """
 
@@ -48,24 +49,10 @@ class ResponseCache:
     """Replies keyed by ``cache_key`` in table ``llm_cache`` of ``db_path``."""
 
     def __init__(self, db_path: str | Path) -> None:
+        from strategy_agent.trading_history.store import SqliteStore
+
         self.db_path = Path(db_path)
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
-        with self._db() as db:
-            if TABLE not in db.table_names():
-                db[TABLE].create(  # type: ignore[union-attr]
-                    {
-                        "key": str,
-                        "model": str,
-                        "temperature": float,
-                        "reply": str,
-                        "prompt_tokens": int,
-                        "completion_tokens": int,
-                        "cost_usd": float,
-                        "created_ts": int,
-                    },
-                    pk="key",
-                    if_not_exists=True,
-                )
+        SqliteStore(self.db_path).close()  # the table comes from the store's migrations
 
     @contextmanager
     def _db(self) -> Iterator[sqlite_utils.Database]:

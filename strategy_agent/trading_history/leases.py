@@ -1,0 +1,96 @@
+"""One lease per strategy: who may run its cycles now, held in the database.
+
+Every path that runs a cycle (the app's runner, Step, the prompt lab's
+"Run one cycle", the CLI) takes the strategy's lease first, across threads and
+processes, and keeps it alive with a heartbeat. A lease whose heartbeat is
+older than ``stale_after_ms`` belongs to an owner that died (a crashed process)
+and is taken over; a live one is refused with who holds it.
+
+Each function runs in one ``BEGIN IMMEDIATE`` transaction, so two takers
+cannot both win.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from strategy_agent.errors import StrategyAgentError
+from strategy_agent.trading_history.store import SqliteStore
+
+
+@dataclass(frozen=True)
+class Lease:
+    """The lease of one strategy; times in epoch ms UTC."""
+
+    strategy_id: str
+    owner: str
+    acquired_ts: int
+    heartbeat_ts: int
+
+
+class LeaseHeld(StrategyAgentError):
+    """Another live owner runs this strategy."""
+
+    def __init__(self, lease: Lease, now_ms: int) -> None:
+        age_s = max(0, now_ms - lease.heartbeat_ts) / 1000
+        since = datetime.fromtimestamp(lease.acquired_ts / 1000, tz=UTC).strftime("%H:%M:%S UTC")
+        super().__init__(
+            f"strategy {lease.strategy_id} is being run by {lease.owner} (since {since}, last "
+            f"heartbeat {age_s:.0f} s ago): pause or stop it there first; a lease whose owner "
+            f"died is taken over automatically once its heartbeat is old"
+        )
+        self.owner = lease.owner
+        self.heartbeat_ts = lease.heartbeat_ts
+
+
+def lease_holder(store: SqliteStore, strategy_id: str) -> Lease | None:
+    """The current lease of ``strategy_id``, live or stale, or ``None``."""
+    rows = store.rows(
+        "SELECT strategy_id, owner, acquired_ts, heartbeat_ts FROM leases WHERE strategy_id = ?",
+        [strategy_id],
+    )
+    return Lease(**rows[0]) if rows else None
+
+
+def acquire_lease(
+    store: SqliteStore, strategy_id: str, owner: str, now_ms: int, stale_after_ms: int
+) -> Lease:
+    """Take the lease for ``owner``; raises ``LeaseHeld`` when another live owner has it.
+
+    Re-entrant for the same owner (its heartbeat is renewed). A lease whose
+    heartbeat is at least ``stale_after_ms`` old is taken over.
+    """
+    with store.write():
+        current = lease_holder(store, strategy_id)
+        if (
+            current is not None
+            and current.owner != owner
+            and now_ms - current.heartbeat_ts < stale_after_ms
+        ):
+            raise LeaseHeld(current, now_ms)
+        acquired = current.acquired_ts if current is not None and current.owner == owner else now_ms
+        store.db.execute(
+            "INSERT OR REPLACE INTO leases (strategy_id, owner, acquired_ts, heartbeat_ts) "
+            "VALUES (?, ?, ?, ?)",
+            [strategy_id, owner, acquired, now_ms],
+        )
+    return Lease(strategy_id, owner, acquired, now_ms)
+
+
+def renew_lease(store: SqliteStore, strategy_id: str, owner: str, now_ms: int) -> bool:
+    """Move the heartbeat to ``now_ms``; ``False`` when the lease is no longer ``owner``'s."""
+    with store.write():
+        cursor = store.db.execute(
+            "UPDATE leases SET heartbeat_ts = ? WHERE strategy_id = ? AND owner = ?",
+            [now_ms, strategy_id, owner],
+        )
+    return cursor.rowcount == 1
+
+
+def release_lease(store: SqliteStore, strategy_id: str, owner: str) -> None:
+    """Give the lease up; does nothing when ``owner`` does not hold it."""
+    with store.write():
+        store.db.execute(
+            "DELETE FROM leases WHERE strategy_id = ? AND owner = ?", [strategy_id, owner]
+        )
