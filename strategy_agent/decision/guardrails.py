@@ -13,10 +13,13 @@ Semantics, in one place:
   (prices moved) can only be reduced, and flooring the order to the lot size
   (which also moves the target toward the current position) keeps every limit,
   for flips too.
-- Risk-reducing items (the position moves toward zero without flipping) are
-  processed before exposure-increasing ones, so the cash and headroom they free
-  is usable. Confidence and cool-down only block exposure-increasing items (a
-  flip is one): getting out is always allowed.
+- A flip is two legs, two orders: a close to 0, then an open from 0. Risk-reducing
+  items (the position moves toward zero without flipping) and the closing legs
+  are processed before exposure-increasing items and opening legs, so the cash
+  and headroom they free, net of their own costs, is what the increases get.
+- Getting out is always allowed: confidence and cool-down only block new
+  exposure. A vetoed flip still closes (outcome ``clamped``, with the veto as
+  its reason); an opening leg goes only once its close reached 0.
 - Net exposure also binds risk-reducing items (closing one leg of a hedge
   raises net exposure). The reducing items are first tried together (orders of
   one plan go out together); only if the plan's end state breaks the net cap
@@ -27,14 +30,15 @@ Semantics, in one place:
   valued at its fill price by the exchange (the paper exchange does), so the
   gross check also allows for that slippage on it.
 - Instructions come out in processing order (reductions first: a sale must
-  free the cash before a purchase spends it); outcomes keep the plan's order.
+  free the cash before a purchase spends it); outcomes keep the plan's order,
+  one per item (a flip's ``order_qty`` is both legs).
 """
 
 from __future__ import annotations
 
-import math
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
+from typing import Literal
 
 from pydantic import Field, field_validator
 
@@ -58,6 +62,7 @@ from strategy_agent.decision.guardrail_checks import (
     round_order,
     screen_duplicates,
 )
+from strategy_agent.decision.plan_book import PlanBook, TradingCosts, book_from
 from strategy_agent.errors import ConfigurationError
 from strategy_agent.models import (
     Dto,
@@ -134,89 +139,6 @@ class GuardrailLimits(Dto):
         )
 
 
-# --- the plan's book ------------------------------------------------------------------------
-
-
-@dataclass
-class _Book:
-    """Positions, spot cash and equity as the plan's accepted orders leave them."""
-
-    positions: dict[str, float]
-    unit_values: dict[str, float]
-    equity: float
-    cost_equity: float  # equity minus this plan's fees and slippage so far
-    cash: float
-    # Per symbol traded in this plan: how much valuing it at its fill price may
-    # add to gross exposure and take from equity.
-    remarks: dict[str, float] = field(default_factory=dict)
-
-    def qty(self, symbol: str) -> float:
-        return self.positions.get(symbol, 0.0)
-
-    def gross(self) -> float:
-        return sum(abs(q) * self.unit_values.get(s, 0.0) for s, q in self.positions.items())
-
-    def net(self) -> float:
-        return sum(q * self.unit_values.get(s, 0.0) for s, q in self.positions.items())
-
-    def open_symbols(self) -> list[str]:
-        return [s for s, q in self.positions.items() if is_open(q)]
-
-    def remark_total(self) -> float:
-        return sum(self.remarks.values())
-
-    def copy(self) -> _Book:
-        return replace(self, positions=dict(self.positions), remarks=dict(self.remarks))
-
-
-@dataclass(frozen=True)
-class _Costs:
-    """Fee and slippage as fractions (from bps)."""
-
-    fee: float
-    slippage: float
-
-    def cash_per_unit(self, side: Side, unit_value: float) -> float:
-        """Cash paid (buy, positive) or received (sell, negative) per unit."""
-        if side == "buy":
-            return unit_value * (1 + self.slippage) * (1 + self.fee)
-        return -unit_value * (1 - self.slippage) * (1 - self.fee)
-
-    def rates(self) -> tuple[float, float]:
-        """Equity lost per unit of notional traded: (buy, sell)."""
-        buy = (1 + self.slippage) * (1 + self.fee) - 1
-        sell = 1 - (1 - self.slippage) * (1 - self.fee)
-        return buy, sell
-
-
-def _contract_size(rules: MarketRulesProvider, symbol: str) -> float:
-    try:
-        return rules.rules_for(symbol).contract_size
-    except ConfigurationError:
-        return 1.0
-
-
-def _book_from(
-    portfolio: PortfolioView,
-    prices: dict[str, float],
-    rules: MarketRulesProvider,
-    limits: GuardrailLimits,
-) -> _Book:
-    positions = {s: p.quantity for s, p in portfolio.positions.items()}
-    unit_values: dict[str, float] = {}
-    for symbol in set(positions) | set(limits.symbols):
-        price = prices.get(symbol)
-        if price is None or not (math.isfinite(price) and price > 0):
-            snapshot = portfolio.positions.get(symbol)
-            price = (snapshot.mark_price or snapshot.avg_price or 0.0) if snapshot else 0.0
-        unit_values[symbol] = price * _contract_size(rules, symbol)
-    equity = portfolio.total_value
-    if equity is None:
-        equity = portfolio.cash + sum(q * unit_values[s] for s, q in positions.items())
-    cash = portfolio.available_cash if portfolio.available_cash is not None else portfolio.cash
-    return _Book(positions, unit_values, equity, equity, cash)
-
-
 # --- per-item work ------------------------------------------------------------------------
 
 
@@ -232,6 +154,9 @@ class _Work:
     rules: MarketRules
     reasons: list[str]
     increasing: bool
+    # A flip is two legs: "close" (to 0) is sized with the reductions, "open"
+    # (from 0) with the increases; "whole" is any other item.
+    leg: Literal["whole", "close", "open"] = "whole"
 
     @property
     def symbol(self) -> str:
@@ -268,7 +193,7 @@ def _outcome(
 def _prepare(
     index: int,
     item: LlmDecisionItem,
-    book: _Book,
+    book: PlanBook,
     prices: dict[str, float],
     rules: MarketRulesProvider,
 ) -> _Work | GuardrailOutcome:
@@ -293,8 +218,11 @@ def _prepare(
 
 def _limit_target(
     work: _Work, equity: float, digest: TradeDigest, limits: GuardrailLimits, now_ms: int
-) -> _Work | GuardrailOutcome:
-    """Per-instrument clamps, then the confidence and cool-down vetoes."""
+) -> list[_Work] | GuardrailOutcome:
+    """Per-instrument clamps, then the confidence and cool-down vetoes; a flip splits in two legs.
+
+    A vetoed flip still closes the old position: only its new exposure is refused.
+    """
     current = work.current
     target, short_reason = clamp_short(work.target, current, limits.allow_short)
     cap = limits.max_position_qty.get(work.symbol)
@@ -306,13 +234,20 @@ def _limit_target(
     increasing = is_increasing(current, target)
     veto = check_confidence(work.item.confidence, limits.min_confidence, increasing)
     veto = veto or check_cooldown(work.symbol, digest, now_ms, limits.cooldown_ms, increasing)
-    if veto:
+    flip = target * current < 0
+    if veto and not flip:
         return _outcome(work.item, "rejected", [*reasons, veto])
-    return replace(work, target=target, reasons=reasons, increasing=increasing)
+    if veto:
+        return [replace(work, target=0.0, reasons=[*reasons, veto], increasing=False)]
+    if flip:
+        close = replace(work, target=0.0, reasons=[], increasing=False, leg="close")
+        opening = replace(work, target=target, reasons=reasons, increasing=True, leg="open")
+        return [close, opening]
+    return [replace(work, target=target, reasons=reasons, increasing=increasing)]
 
 
 def _resolve(
-    work: _Work, book: _Book, limits: GuardrailLimits, costs: _Costs, check_net: bool
+    work: _Work, book: PlanBook, limits: GuardrailLimits, costs: TradingCosts, check_net: bool
 ) -> tuple[GuardrailOutcome, _Order | None]:
     """Portfolio-wide limits against the plan's book so far, then lot rounding."""
     current, target, reasons = work.current, work.target, list(work.reasons)
@@ -370,13 +305,23 @@ def _within_cash(work: _Work, rounded: RoundedOrder, unit_cost: float, cash: flo
 
 
 def _process(
-    works: list[_Work], book: _Book, limits: GuardrailLimits, costs: _Costs, check_net: bool
-) -> tuple[_Book, list[tuple[GuardrailOutcome, _Order | None, int]]]:
+    works: list[_Work],
+    book: PlanBook,
+    limits: GuardrailLimits,
+    costs: TradingCosts,
+    check_net: bool,
+) -> tuple[PlanBook, list[tuple[GuardrailOutcome, _Order | None, int]]]:
     """Resolve items in order, each seeing the book the earlier ones left."""
     book = book.copy()
     results: list[tuple[GuardrailOutcome, _Order | None, int]] = []
     for work in works:
-        outcome, order = _resolve(work, book, limits, costs, check_net)
+        if work.leg == "open":  # it starts where the closing leg left the position
+            work = replace(work, current=book.qty(work.symbol))
+        if is_open(work.current) and work.leg == "open":
+            reason = "the position is not fully closed, so no new position is opened this cycle"
+            outcome, order = _outcome(work.item, "rejected", [reason]), None
+        else:
+            outcome, order = _resolve(work, book, limits, costs, check_net)
         if order is not None:
             unit_value = work.unit_value
             per_unit = costs.cash_per_unit(order.side, unit_value)
@@ -390,8 +335,8 @@ def _process(
 
 
 def _process_reducing(
-    works: list[_Work], book: _Book, limits: GuardrailLimits, costs: _Costs
-) -> tuple[_Book, list[tuple[GuardrailOutcome, _Order | None, int]]]:
+    works: list[_Work], book: PlanBook, limits: GuardrailLimits, costs: TradingCosts
+) -> tuple[PlanBook, list[tuple[GuardrailOutcome, _Order | None, int]]]:
     """Reductions as one batch; one by one under the net cap only if the batch breaks it."""
     batch_book, results = _process(works, book, limits, costs, check_net=False)
     bound = max(limits.max_net_exposure * book.equity, abs(book.net()))
@@ -442,8 +387,8 @@ def apply_guardrails(
     outcome per item, in the items' order. ``prices`` are the latest closes;
     equity is ``portfolio.total_value``.
     """
-    book = _book_from(portfolio, prices, rules, limits)
-    costs = _Costs(fee=limits.fee_bps / 1e4, slippage=limits.slippage_bps / 1e4)
+    book = book_from(portfolio, prices, rules, limits.symbols)
+    costs = TradingCosts(fee=limits.fee_bps / 1e4, slippage=limits.slippage_bps / 1e4)
     outcomes: dict[int, GuardrailOutcome] = {}
     works: list[_Work] = []
     duplicates = screen_duplicates(items)
@@ -454,19 +399,42 @@ def apply_guardrails(
             if veto
             else _prepare(index, item, book, prices, rules)
         )
-        if isinstance(prepared, _Work):
-            prepared = _limit_target(prepared, book.equity, digest, limits, now_ms)
-        if isinstance(prepared, _Work):
-            works.append(prepared)
+        limited = (
+            _limit_target(prepared, book.equity, digest, limits, now_ms)
+            if isinstance(prepared, _Work)
+            else prepared
+        )
+        if isinstance(limited, list):
+            works.extend(limited)
         else:
-            outcomes[index] = prepared
+            outcomes[index] = limited
     reducing = [w for w in works if not w.increasing]
     increasing = [w for w in works if w.increasing]
     book, reduced = _process_reducing(reducing, book, limits, costs)
     _, increased = _process(increasing, book, limits, costs, check_net=True)
     orders: list[_Order] = []
     for outcome, order, index in reduced + increased:
-        outcomes[index] = outcome
+        earlier = outcomes.get(index)  # the closing leg of a flip
+        outcomes[index] = _merge_legs(earlier, outcome) if earlier else outcome
         if order is not None:
             orders.append(order)
     return _instructions(orders, compose_id), [outcomes[i] for i in range(len(items))]
+
+
+def _merge_legs(close: GuardrailOutcome, opening: GuardrailOutcome) -> GuardrailOutcome:
+    """One outcome for a flip's two legs: the total order and the target it reaches."""
+    opening_reasons = opening.reasons
+    if opening.status == "rejected" and close.order_qty is not None:
+        opening_reasons = [f"only the close was sent: {reason}" for reason in opening_reasons]
+    reasons = [*close.reasons, *opening_reasons]
+    legs = [leg for leg in (close, opening) if leg.order_qty is not None]
+    if not legs:
+        return close.model_copy(update={"status": "rejected", "reasons": reasons})
+    return close.model_copy(
+        update={
+            "status": "clamped" if reasons else "accepted",
+            "reasons": reasons,
+            "final_target_qty": legs[-1].final_target_qty,
+            "order_qty": sum(leg.order_qty or 0.0 for leg in legs),
+        }
+    )

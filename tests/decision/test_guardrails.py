@@ -377,12 +377,20 @@ def test_min_confidence_blocks_only_exposure_increasing_items(
         )
 
 
-def test_low_confidence_flip_is_rejected() -> None:
-    book = portfolio(positions={BTC: 1.0})
-    _, outcomes = run(
-        [item(BTC, "sell", -1, confidence=0.2)], book=book, lim=margin(min_confidence=0.5)
+def test_low_confidence_flip_still_closes_the_old_position() -> None:
+    book = portfolio(cash=5_000, positions={BTC: 50.0})
+    instructions, outcomes = run(
+        [item(BTC, "sell", -50, confidence=0.2)], book=book, lim=margin(min_confidence=0.5)
     )
-    assert outcomes[0].status == "rejected"
+    order = only(instructions)
+    assert (order.side, order.quantity, order.meta) == (
+        "sell",
+        50.0,
+        {"rationale": None, "confidence": 0.2, "action": "sell", "target_qty": 0.0},
+    )
+    assert (outcomes[0].status, outcomes[0].final_target_qty) == ("clamped", 0.0)
+    assert outcomes[0].order_qty == 50.0
+    assert "confidence 0.20 is below min_confidence 0.50" in outcomes[0].reasons[-1]
 
 
 def test_check_confidence_both_sides() -> None:
@@ -446,17 +454,19 @@ def test_cooldown_ends_after_cooldown_ms() -> None:
     assert only(instructions).quantity == 1
 
 
-def test_cooldown_lets_reductions_through_and_blocks_flips() -> None:
+def test_cooldown_lets_reductions_through_and_flips_only_close() -> None:
     book = portfolio(positions={BTC: 2.0})
     digest = loss_digest(NOW - 1000)
     instructions, _ = run(
         [item(BTC, "sell", 1)], book=book, lim=limits(cooldown_ms=HOUR), digest=digest
     )
     assert only(instructions).quantity == 1
-    _, outcomes = run(
+    instructions, outcomes = run(
         [item(BTC, "sell", -1)], book=book, lim=margin(cooldown_ms=HOUR), digest=digest
     )
-    assert outcomes[0].status == "rejected"
+    assert (only(instructions).side, only(instructions).quantity) == ("sell", 2.0)
+    assert (outcomes[0].status, outcomes[0].final_target_qty) == ("clamped", 0.0)
+    assert "BTC/USDT is cooling down after a losing trade" in outcomes[0].reasons[-1]
 
 
 def test_check_cooldown_ignores_other_symbols_and_zero_cooldown() -> None:
@@ -485,8 +495,8 @@ def test_max_position_qty_caps_the_short_side_of_a_flip() -> None:
     instructions, outcomes = run(
         [item(BTC, "sell", -5)], book=book, lim=margin(max_position_qty={BTC: 2.0})
     )
-    assert (only(instructions).side, only(instructions).quantity) == ("sell", 3)
-    assert outcomes[0].final_target_qty == -2
+    assert [(i.side, i.quantity) for i in instructions] == [("sell", 1), ("sell", 2)]
+    assert (outcomes[0].final_target_qty, outcomes[0].order_qty) == (-2, 3)
 
 
 def test_max_position_pct_clamps_notional() -> None:
@@ -693,26 +703,74 @@ def test_flip_of_a_position_over_its_cap_opens_at_most_the_cap() -> None:
     instructions, outcomes = run(
         [item(BTC, "sell", -300)], book=book, lim=margin(max_position_pct=0.5)
     )
-    assert only(instructions).quantity == 250
-    assert outcomes[0].final_target_qty == -50
+    assert [i.quantity for i in instructions] == [200, 50]
+    assert (outcomes[0].final_target_qty, outcomes[0].order_qty) == (-50, 250)
 
 
 # --- flips and rounding ------------------------------------------------------------------------------
 
 
-def test_flip_is_one_order() -> None:
+def test_flip_is_a_close_then_an_open() -> None:
     book = portfolio(positions={BTC: 1.0})
     instructions, outcomes = run([item(BTC, "sell", -1)], book=book, lim=margin())
-    order = only(instructions)
-    assert (order.instruction_id, order.side, order.quantity) == ("c1:BTC/USDT", "sell", 2.0)
-    assert outcomes[0].final_target_qty == -1
+    legs = [
+        (i.instruction_id, i.side, i.quantity, (i.meta or {})["target_qty"]) for i in instructions
+    ]
+    assert legs == [
+        ("c1:BTC/USDT:1", "sell", 1.0, 0.0),
+        ("c1:BTC/USDT:2", "sell", 1.0, -1.0),
+    ]
+    assert (outcomes[0].status, outcomes[0].final_target_qty, outcomes[0].order_qty) == (
+        "accepted",
+        -1,
+        2.0,
+    )
+
+
+def test_flip_whose_close_is_capped_opens_nothing() -> None:
+    rules = FakeRules({BTC: MarketRules(symbol=BTC, qty_step=1.0, max_qty=4.0)})
+    book = portfolio(positions={BTC: 10.0})
+    instructions, outcomes = run([item(BTC, "sell", -5)], book=book, lim=margin(), rules=rules)
+    assert (only(instructions).side, only(instructions).quantity) == ("sell", 4.0)
+    assert (outcomes[0].status, outcomes[0].final_target_qty) == ("clamped", 6.0)
+    assert outcomes[0].reasons[0].startswith("max_qty for BTC/USDT is 4 per order")
+    assert "not fully closed" in outcomes[0].reasons[-1]
+
+
+def test_flip_close_is_sized_before_other_increases() -> None:
+    """Closing a flip costs fees: the plan's increases get only the headroom left after them."""
+    fee = 0.01
+    lim = margin(
+        max_leverage=125.0,
+        max_gross_exposure=125.0,
+        max_net_exposure=125.0,
+        max_position_pct=125.0,
+        fee_bps=fee * 1e4,
+    )
+    book = portfolio(cash=10_000 - 600_000, positions={BTC: 6_000.0})  # 60x equity 10,000
+    plan = [item(ETH, "buy", 1e9), item(BTC, "sell", -6_000)]
+    instructions, outcomes = run(plan, book=book, lim=lim)
+    assert [(i.instrument.symbol, i.side) for i in instructions][:2] == [
+        (BTC, "sell"),
+        (ETH, "buy"),
+    ]
+    assert instructions[0].quantity == 6_000.0
+    positions = {BTC: 6_000.0, ETH: 0.0}
+    equity = 10_000.0
+    for order in instructions:
+        positions[order.instrument.symbol] += signed(order)
+        equity -= order.quantity * PRICES[order.instrument.symbol] * fee
+    gross = sum(abs(q) * PRICES[s] for s, q in positions.items())
+    assert positions[BTC] <= 0.0
+    assert gross <= 125.0 * equity * (1 + 1e-9), gross / equity
+    assert outcomes[1].status == "clamped"  # the opening part had no room left
 
 
 def test_flip_rounding_moves_toward_less_exposure() -> None:
     rules = FakeRules({BTC: MarketRules(symbol=BTC, qty_step=0.01)})
     book = portfolio(positions={BTC: 1.0})
     instructions, outcomes = run([item(BTC, "sell", -0.5555)], book=book, lim=margin(), rules=rules)
-    assert only(instructions).quantity == 1.55
+    assert [i.quantity for i in instructions] == [1.0, 0.55]
     assert outcomes[0].final_target_qty == pytest.approx(-0.55)
 
 
