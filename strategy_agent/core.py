@@ -18,6 +18,7 @@ and a few small protocols below, wired by ``strategy_agent.factory``.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -100,6 +101,8 @@ class CycleReport:
     context: ComposeContext | None = None
     overhead_ms: float = 0.0
     fallback_reason: str | None = None
+    prompt_version: int | None = None
+    prompt_hash: str | None = None
 
 
 class CycleFailed(Exception):
@@ -131,10 +134,12 @@ class DecisionCoordinator:
         prices: dict[str, float],
         constraints: dict[str, Any] | None = None,
         cycles_done: int = 0,
+        prompt_version: int | None = None,
     ) -> None:
         self.strategy_id = strategy_id
         self.trading = trading
         self.prompt_text = prompt_text
+        self.prompt_version = prompt_version
         self._data = data
         self._features = features
         self._composer = composer
@@ -150,14 +155,23 @@ class DecisionCoordinator:
 
     # -- public -------------------------------------------------------------------
 
-    def run_once(self) -> CycleReport:
-        """Run one cycle; never raises for expected failures (see module doc)."""
+    def set_prompt(self, prompt_text: str, prompt_version: int | None) -> None:
+        """Use ``prompt_text`` from the next cycle on (``prompt_version``: its saved number)."""
+        self.prompt_text = prompt_text
+        self.prompt_version = prompt_version
+
+    def run_once(self, composer: Composer | None = None) -> CycleReport:
+        """Run one cycle; never raises for expected failures (see module doc).
+
+        ``composer`` replaces the strategy's own for this cycle only (the
+        "close positions" cycle injects a flattening plan this way).
+        """
         cycle = self.cycles_done + 1
         ts = self._clock.now_ms()
         compose_id = f"{self.strategy_id}-{cycle:06d}"
         started = time.perf_counter()
         try:
-            report = self._cycle(cycle, ts, compose_id, started)
+            report = self._cycle(cycle, ts, compose_id, started, composer or self._composer)
         except CycleFailed as failure:
             report = self._record_failure(cycle, ts, compose_id, failure)
             if isinstance(failure.error, AuthenticationError | ConfigurationError):
@@ -181,10 +195,12 @@ class DecisionCoordinator:
 
     # -- the cycle --------------------------------------------------------------------
 
-    def _cycle(self, cycle: int, ts: int, compose_id: str, started: float) -> CycleReport:
+    def _cycle(
+        self, cycle: int, ts: int, compose_id: str, started: float, composer: Composer
+    ) -> CycleReport:
         context, features = self._context(ts, compose_id)
         llm_started = time.perf_counter()
-        result = _stage("compose", self._composer.compose, context)
+        result = _stage("compose", composer.compose, context)
         llm_ms = (time.perf_counter() - llm_started) * 1000.0
         executions = _stage("execution", self._gateway.execute, result.instructions)
         # every result is checked before the book moves: a malformed one fails the stage
@@ -215,6 +231,8 @@ class DecisionCoordinator:
             context=context,
             overhead_ms=overhead_ms,
             fallback_reason=result.audit.get("fallback_reason") if result.audit else None,
+            prompt_version=self.prompt_version,
+            prompt_hash=prompt_hash(context.prompt_text),
         )
 
     def _context(self, ts: int, compose_id: str) -> tuple[ComposeContext, list[FeatureVector]]:
@@ -289,6 +307,8 @@ class DecisionCoordinator:
                 "outcomes": [o.model_dump(mode="json") for o in result.outcomes],
                 "equity_before": context.portfolio.total_value,
                 "prices": context.market_snapshot,
+                "prompt_version": self.prompt_version,
+                "prompt_hash": prompt_hash(context.prompt_text),
             }
         )
         return [
@@ -324,6 +344,11 @@ class DecisionCoordinator:
             error=message,
             stage=failure.stage,
         )
+
+
+def prompt_hash(prompt_text: str) -> str:
+    """A short fingerprint of a prompt text (12 hex digits of its SHA-256)."""
+    return hashlib.sha256(prompt_text.encode("utf-8")).hexdigest()[:12]
 
 
 def _stage(name: str, func: Any, *args: Any) -> Any:

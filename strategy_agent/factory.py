@@ -6,12 +6,19 @@ the cycle count and the market clock from the last cycle. So a restart resumes
 exactly where the strategy stopped.
 
 The simulated market is stepped: each cycle moves its clock one candle forward
-(deterministic, as fast as the machine allows, the pace set by the runner).
+(deterministic, as fast as the machine allows, the pace set by the runner). A
+cycle that fails moves nothing: the next one decides on the same candle again,
+as a resume would (``last_cycle_ts`` is the last *successful* cycle's).
+
+Edits reach a running strategy: before each step the runtime reads the stored
+request; a new prompt applies from that cycle, any other edited setting
+rebuilds the strategy from the database exactly as a resume does.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -23,6 +30,7 @@ from strategy_agent.data.market_rules import SimulatedMarketRules
 from strategy_agent.data.simulated_market import DEFAULT_ORIGIN_MS, SimulatedMarketDataSource
 from strategy_agent.decision.builtin_policies import BUILTIN_POLICIES, builtin_policy
 from strategy_agent.decision.composer import GuardedComposer
+from strategy_agent.decision.flatten_policy import FlattenPolicy
 from strategy_agent.decision.guardrails import GuardrailLimits
 from strategy_agent.decision.interfaces import Policy
 from strategy_agent.errors import ConfigurationError
@@ -31,6 +39,7 @@ from strategy_agent.features.technical_indicators import TechnicalFeatureCompute
 from strategy_agent.models import ComposeContext, ComposeResult, UserRequest, interval_ms
 from strategy_agent.portfolio.ledger import Ledger
 from strategy_agent.trading_history.digest import IncrementalDigest
+from strategy_agent.trading_history.prompt_versions import list_prompt_versions
 from strategy_agent.trading_history.store import SqliteStore
 
 SIMULATED = "simulated"
@@ -39,23 +48,105 @@ DEFAULT_DB = Path("data/strategy_agent.db")
 
 @dataclass
 class StrategyRuntime:
-    """A strategy ready to run: its coordinator and the stepped market clock."""
+    """A strategy ready to run: its coordinator, the stepped market clock and its parts.
+
+    ``store`` is where the runtime was opened from; each step first picks up
+    the request stored there (see ``refresh``). ``updated_ts`` is the stored
+    row's ``updated_ts`` (epoch ms) this runtime last read.
+    """
 
     strategy_id: str
     request: UserRequest
     coordinator: DecisionCoordinator
     clock: ManualClock
     ledger: Ledger
+    limits: GuardrailLimits
+    rules: MarketRulesProvider
+    policy: Policy
+    store: SqliteStore | None = None
+    api_key: SecretStr | None = None
+    updated_ts: int | None = None
 
     def step(self) -> CycleReport:
-        """Move the market one candle on, then run one cycle."""
-        self.clock.advance(interval_ms(self.request.trading.interval))
-        return self.coordinator.run_once()
+        """Pick up edits, move the market one candle on, run one cycle.
+
+        A failed cycle (``report.ok`` False, or ``StrategyHalted``) puts the
+        clock back, so the next cycle decides on the same candle again.
+        """
+        self.refresh()
+        return self._on_next_candle(self.coordinator.run_once)
+
+    def close_positions(self) -> CycleReport:
+        """One recorded cycle whose plan closes every open position ("Stop and close").
+
+        The plan (``FlattenPolicy``, notes "closed by user on stop") replaces the
+        strategy's policy for this cycle only and goes through the guardrails
+        (an exit is always allowed), the gateway, the ledger and the history like
+        any cycle, on the next candle. With no open position the cycle records
+        an empty plan.
+        """
+        composer = GuardedComposer(FlattenPolicy(), self.limits, self.rules)
+        return self._on_next_candle(lambda: self.coordinator.run_once(composer))
 
     def preview(self) -> tuple[ComposeContext, ComposeResult]:
         """Compose on the next candle without executing or recording (dry run)."""
+        self.refresh()
         self.clock.advance(interval_ms(self.request.trading.interval))
         return self.coordinator.preview()
+
+    def refresh(self) -> bool:
+        """Use the request stored now; True when something changed.
+
+        A new prompt (custom text or template) applies from the next cycle, with
+        its saved version number; any other edited setting rebuilds the whole
+        runtime from the database, exactly as a resume does.
+        """
+        if self.store is None:
+            return False
+        row = self.store.get_strategy(self.strategy_id)
+        if row.updated_ts == self.updated_ts and row.request == self.request:
+            return False
+        if _settings(row.request) != _settings(self.request):
+            fresh = open_runtime(self.store, self.strategy_id, api_key=self.api_key)
+            for part in fields(self):
+                setattr(self, part.name, getattr(fresh, part.name))
+            return True
+        self.request, self.updated_ts = row.request, row.updated_ts
+        text = prompt_text_for(row.request, self.policy)
+        self.coordinator.set_prompt(text, prompt_version_of(self.store, self.strategy_id, text))
+        return True
+
+    def _on_next_candle(self, run_cycle: Callable[[], CycleReport]) -> CycleReport:
+        before = self.clock.now_ms()
+        self.clock.advance(interval_ms(self.request.trading.interval))
+        try:
+            report = run_cycle()
+        except BaseException:
+            self.clock.set(before)
+            raise
+        if not report.ok:
+            self.clock.set(before)
+        return report
+
+
+def _settings(request: UserRequest) -> UserRequest:
+    """``request`` without what a prompt edit changes (the prompt, the name)."""
+    trading = request.trading.model_copy(
+        update={"custom_prompt": None, "template_id": None, "strategy_name": ""}
+    )
+    return request.model_copy(update={"trading": trading})
+
+
+def prompt_version_of(store: SqliteStore, strategy_id: str, prompt_text: str) -> int | None:
+    """Number of the newest saved version of the strategy's prompt equal to ``prompt_text``.
+
+    ``None`` when the text was never saved as a version (a template, a prompt
+    from the config file).
+    """
+    for version in list_prompt_versions(store, strategy_id):
+        if version.text == prompt_text.strip():
+            return version.version
+    return None
 
 
 def prompt_text_for(request: UserRequest, policy: Policy) -> str:
@@ -160,10 +251,12 @@ def open_runtime(
         fee_bps=request.exchange.fee_bps,
         slippage_bps=request.exchange.slippage_bps,
     )
+    prompt_text = prompt_text_for(request, policy)
     coordinator = DecisionCoordinator(
         strategy_id=strategy_id,
         trading=trading,
-        prompt_text=prompt_text_for(request, policy),
+        prompt_text=prompt_text,
+        prompt_version=prompt_version_of(store, strategy_id, prompt_text),
         data=data,
         features=TechnicalFeatureComputer(),
         composer=composer,
@@ -176,4 +269,16 @@ def open_runtime(
         constraints=limits.model_dump(mode="json"),
         cycles_done=store.cycle_count(strategy_id),
     )
-    return StrategyRuntime(strategy_id, request, coordinator, clock, ledger)
+    return StrategyRuntime(
+        strategy_id,
+        request,
+        coordinator,
+        clock,
+        ledger,
+        limits=limits,
+        rules=rules,
+        policy=policy,
+        store=store,
+        api_key=api_key,
+        updated_ts=row.updated_ts,
+    )
