@@ -115,9 +115,9 @@ def render_positions(view: PortfolioView, now_ms: int) -> str:
         upnl = position.unrealized_pnl
         if upnl is None and entry is not None and mark is not None:
             upnl = (mark - entry) * position.quantity
-        upnl_pct = position.pnl_pct
+        upnl_pct = position.pnl_pct  # already in percent (the ledger's)
         if upnl_pct is None and upnl is not None and entry:
-            upnl_pct = upnl / (entry * abs(position.quantity))
+            upnl_pct = upnl / (entry * abs(position.quantity)) * 100
         held = format_duration(now_ms - position.entry_ts) if position.entry_ts else _MISSING
         rows.append(
             [
@@ -126,7 +126,7 @@ def render_positions(view: PortfolioView, now_ms: int) -> str:
                 _opt(entry),
                 _opt(mark),
                 _signed_money(upnl) if upnl is not None else _MISSING,
-                _signed_pct(upnl_pct) if upnl_pct is not None else _MISSING,
+                _signed_percent(upnl_pct) if upnl_pct is not None else _MISSING,
                 held,
             ]
         )
@@ -270,7 +270,13 @@ def _signed_money(value: float) -> str:
 
 
 def _signed_pct(fraction: float) -> str:
-    return f"{fraction * 100:+.2f}%"
+    """A fraction (0.0091) as a signed percent (``+0.91%``)."""
+    return _signed_percent(fraction * 100)
+
+
+def _signed_percent(percent: float) -> str:
+    """A number already in percent (0.91) as ``+0.91%``."""
+    return f"{percent:+.2f}%"
 
 
 def _ratio(amount: float, equity: float) -> str:

@@ -1,15 +1,23 @@
+"""The user message: every section, and every portfolio number checked against a real ledger."""
+
 from __future__ import annotations
+
+import re
+
+import pytest
 
 from strategy_agent.decision.prompt_context import FEATURE_ORDER, format_ts, render_context
 from strategy_agent.models import (
     ComposeContext,
     FeatureVector,
+    Fill,
     InstrumentRef,
     PortfolioView,
     PositionSnapshot,
     TradeDigest,
     TradeDigestEntry,
 )
+from strategy_agent.portfolio.ledger import Ledger
 
 TS = 1_736_168_400_000  # 2025-01-06 13:00 UTC
 HOUR = 3_600_000
@@ -153,3 +161,93 @@ def test_empty_portfolio_digest_and_features() -> None:
 
 def test_format_ts() -> None:
     assert format_ts(TS) == "2025-01-06 13:00 UTC"
+
+
+# --- every portfolio number against the ledger ---------------------------------------------
+
+BTC, ETH, SOL = "BTC/USDT", "ETH/USDT", "SOL/USDT"
+_ACCOUNT_PART = re.compile(
+    r"^(?P<label>[a-z ]+?) (?P<value>[-+]?\d+(?:\.\d+)?)(?P<pct>%)?"
+    r"(?: \((?P<ratio>[-+]?\d+\.\d+)x\))?$"
+)
+
+
+def _known_book() -> Ledger:
+    """A margin book: a closed SOL trade, a BTC long up 0.91 %, an ETH short down 1.67 %."""
+    ledger = Ledger(initial_capital=10_000.0, market_type="margin", max_leverage=10.0)
+    fills = [
+        Fill(ts=TS - 9 * HOUR, symbol=SOL, side="buy", quantity=100, price=150, fee=1.5),
+        Fill(ts=TS - 8 * HOUR, symbol=SOL, side="sell", quantity=100, price=155, fee=1.55),
+        Fill(ts=TS - 5 * HOUR, symbol=BTC, side="buy", quantity=0.5, price=60_000, fee=3.0),
+        Fill(ts=TS - 195 * 60_000, symbol=ETH, side="sell", quantity=10, price=3_000, fee=1.5),
+    ]
+    for fill in fills:
+        ledger.apply(fill)
+    ledger.mark({BTC: 60_546.0, ETH: 3_050.0, SOL: 155.0}, TS)
+    return ledger
+
+
+def _section(text: str, title: str) -> list[str]:
+    lines = text.split("\n\n")
+    block = next(part for part in lines if part.startswith(title))
+    return block.splitlines()
+
+
+def _close(rendered: str, expected: float, decimals: int) -> bool:
+    return abs(float(rendered) - expected) <= 0.5 * 10**-decimals + 1e-9 * abs(expected)
+
+
+def test_every_portfolio_number_matches_the_ledger() -> None:
+    ledger = _known_book()
+    view = ledger.get_view(TS)
+    text = render_context(_context(portfolio=view, features=[], digest=TradeDigest(ts=TS)))
+    equity = ledger.equity
+    # The ledger's own numbers, cross-checked by hand once.
+    assert equity == pytest.approx(10_000 + 500 + 273 - 500 - 1.5 - 1.55 - 3.0 - 1.5)
+    [account_line] = _section(text, "account:")
+    parts = account_line.removeprefix("account: ").split(", ")
+    rendered = {}
+    for part in parts:
+        match = _ACCOUNT_PART.match(part)
+        assert match, part
+        rendered[match["label"]] = match
+    expected = {
+        "equity": (equity, 2),
+        "cash": (view.cash, 2),
+        "return": ((equity / 10_000.0 - 1) * 100, 2),
+        "realized": (ledger.get_view(TS).realized_pnl, 2),
+        "unrealized": (ledger.unrealized_pnl, 2),
+        "fees": (7.55, 2),
+        "gross": (ledger.gross_exposure, 2),
+        "net": (ledger.net_exposure, 2),
+        "open positions": (2, 0),
+    }
+    assert set(rendered) == set(expected)  # no number goes unchecked
+    for label, (value, decimals) in expected.items():
+        assert _close(rendered[label]["value"], value, decimals), (label, rendered[label][0])
+    assert rendered["return"]["pct"] == "%"
+    assert _close(rendered["gross"]["ratio"], ledger.gross_exposure / equity, 2)
+    assert _close(rendered["net"]["ratio"], ledger.net_exposure / equity, 2)
+    assert [m["ratio"] for label, m in rendered.items() if label not in ("gross", "net")] == [
+        None
+    ] * 7
+
+    header, *rows = _section(text, "positions:")[1:]
+    assert header == "sym|qty|entry|mark|upnl|upnl%|held"
+    table = {
+        row.split("|")[0]: dict(zip(header.split("|"), row.split("|"), strict=True)) for row in rows
+    }
+    assert set(table) == {BTC, ETH}
+    held = {BTC: "5h", ETH: "3h15m"}
+    hand_pct = {BTC: 273 / 30_000 * 100, ETH: -500 / 30_000 * 100}  # +0.91 %, -1.67 %
+    for symbol, row in table.items():
+        position = view.positions[symbol]
+        assert float(row["qty"]) == position.quantity
+        assert float(row["entry"]) == position.avg_price
+        assert float(row["mark"]) == position.mark_price
+        assert row["upnl"][0] in "+-"
+        assert _close(row["upnl"], position.unrealized_pnl or 0.0, 2)
+        assert row["upnl%"].endswith("%")
+        assert _close(row["upnl%"].removesuffix("%"), position.pnl_pct or 0.0, 2)
+        assert _close(row["upnl%"].removesuffix("%"), hand_pct[symbol], 2), row
+        assert row["held"] == held[symbol]
