@@ -163,11 +163,15 @@ def prompt_text_for(request: UserRequest, policy: Policy) -> str:
 
 
 def build_policy(
-    request: UserRequest, limits: GuardrailLimits, api_key: SecretStr | None, db_path: Path
+    request: UserRequest,
+    limits: GuardrailLimits,
+    api_key: SecretStr | None,
+    db_path: Path,
+    rules: MarketRulesProvider | None = None,
 ) -> Policy:
-    """A built-in rule, or the LLM (imported lazily so the app starts fast)."""
+    """A built-in rule (sized with ``rules``' contract sizes), or the LLM (imported lazily)."""
     if request.llm.is_builtin:
-        return builtin_policy(request.llm.model_id)
+        return builtin_policy(request.llm.model_id, rules)
     from strategy_agent.decision.llm_policy import build_llm_policy
 
     return build_llm_policy(
@@ -237,11 +241,12 @@ def open_runtime(
         market_type=request.exchange.market_type,
         max_leverage=trading.max_leverage,
         strategy_id=strategy_id,
+        rules=rules,
     )
     digest = IncrementalDigest.from_history(fills, store.load_trades(strategy_id))
     limits = GuardrailLimits.from_config(trading, request.exchange)
-    policy = build_policy(request, limits, api_key, Path(store.path))
-    fallback = builtin_policy(request.llm.fallback)
+    policy = build_policy(request, limits, api_key, Path(store.path), rules)
+    fallback = builtin_policy(request.llm.fallback, rules)
     composer = GuardedComposer(policy, limits, rules, fallback=fallback)
     prices: dict[str, float] = {}
     gateway = PaperExecutionGateway(

@@ -447,7 +447,13 @@ class HistoryRecord(Dto):
 
 
 class TradeHistoryEntry(Dto):
-    """A closed round trip (flat -> open -> flat, or ended by a flip)."""
+    """A closed round trip (flat -> open -> flat, or ended by a flip).
+
+    ``quantity`` is the peak size held, in contracts; ``realized_pnl`` is before
+    fees, ``fees`` are every entry and exit fee of the trade (quote currency), and
+    ``realized_pnl_pct`` is the NET P&L (``metrics.trade_net_pnl``) in percent of
+    the entry notional: a trade wins or loses by its net P&L everywhere.
+    """
 
     trade_id: str | None = None
     compose_id: str | None = None

@@ -32,6 +32,26 @@ def quote_of(symbol: str) -> str:
     return symbol.split("/", 1)[1].split(":", 1)[0]
 
 
+def notional(quantity: float, price: float, contract_size: float = 1.0) -> float:
+    """Value in the quote currency of ``quantity`` contracts at ``price``, signed like ``quantity``.
+
+    ``quantity x contract_size x price`` (the unit value ``price x contract_size``
+    first, as the guardrails count it). The one formula that turns a size into
+    money; spot has contract size 1 (the quantity is in base units).
+    """
+    return quantity * (price * contract_size)
+
+
+def contract_size_of(rules: MarketRulesProvider | None, symbol: str) -> float:
+    """Base units per contract of ``symbol``: 1 without rules or for a symbol they do not know."""
+    if rules is None:
+        return 1.0
+    try:
+        return rules.rules_for(symbol).contract_size
+    except ConfigurationError:
+        return 1.0
+
+
 def step_decimals(step: float) -> int:
     """Decimal places of a step as written (``1e-05`` -> 5, ``0.25`` -> 2, ``10`` -> 0)."""
     exponent = Decimal(repr(float(step))).normalize().as_tuple().exponent

@@ -8,8 +8,9 @@ alike. The rules read the limits from ``context.constraints`` (the dump of
     target notional = 0.95 x min(max_position_pct, max_gross_exposure / slots) x equity
 
 where ``slots = min(len(symbols), max_positions)``, so equal positions in
-every symbol fit the gross cap; the quantity is that notional over the latest
-close (also kept under ``max_position_qty``). An item is ``noop`` when the
+every symbol fit the gross cap; the quantity, in contracts, is that notional
+over the value of one contract (latest close x contract size from the market
+rules, 1 without them), also kept under ``max_position_qty``. An item is ``noop`` when the
 current position already matches its target within 5 %. Rules are certain of
 what they say: their confidence is 1.0.
 """
@@ -21,6 +22,8 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
+from strategy_agent.data.interfaces import MarketRulesProvider
+from strategy_agent.data.market_rules import contract_size_of, notional
 from strategy_agent.decision.guardrail_checks import is_open
 from strategy_agent.decision.guardrails import GuardrailLimits
 from strategy_agent.decision.interfaces import Policy, PolicyDecision
@@ -65,13 +68,19 @@ def limits_from_context(context: ComposeContext) -> GuardrailLimits:
         ) from error
 
 
-def position_size(limits: GuardrailLimits, equity: float, price: float, symbol: str) -> float:
-    """Quantity of one full position in ``symbol`` (see the module doc)."""
+def position_size(
+    limits: GuardrailLimits, equity: float, price: float, symbol: str, contract_size: float = 1.0
+) -> float:
+    """Contracts of one full position in ``symbol`` (see the module doc).
+
+    ``equity`` and ``price`` are in the quote currency; ``contract_size`` in base
+    units per contract.
+    """
     if not price > 0 or not equity > 0:
         return 0.0
     slots = max(1, min(len(limits.symbols), limits.max_positions))
     weight = min(limits.max_position_pct, limits.max_gross_exposure / slots)
-    quantity = SIZE_FRACTION * weight * equity / price
+    quantity = SIZE_FRACTION * weight * equity / notional(1.0, price, contract_size)
     cap = limits.max_position_qty.get(symbol)
     if cap is not None:
         quantity = min(quantity, SIZE_FRACTION * cap)
@@ -120,9 +129,15 @@ def _latest_features(features: list[FeatureVector]) -> dict[str, FeatureVector]:
 
 
 class RulePolicy(Policy):
-    """Shared plumbing of the rules: limits, sizing, one item per symbol."""
+    """Shared plumbing of the rules: limits, sizing, one item per symbol.
+
+    ``rules`` give the contract size each position is sized with (1 without them).
+    """
 
     name = "rule"
+
+    def __init__(self, rules: MarketRulesProvider | None = None) -> None:
+        self.rules = rules
 
     def propose(self, context: ComposeContext) -> PolicyDecision:
         limits = limits_from_context(context)
@@ -140,7 +155,9 @@ class RulePolicy(Policy):
                 values=values,
                 price=price,
                 current=position.quantity if position else 0.0,
-                long_qty=position_size(limits, equity, price or 0.0, symbol),
+                long_qty=position_size(
+                    limits, equity, price or 0.0, symbol, contract_size_of(self.rules, symbol)
+                ),
                 allow_short=limits.allow_short,
             )
             if price is None or not price > 0:
@@ -182,7 +199,10 @@ class EmaCrossoverPolicy(RulePolicy):
 
     name = "ema_crossover"
 
-    def __init__(self, trend_filter: bool = False) -> None:
+    def __init__(
+        self, trend_filter: bool = False, rules: MarketRulesProvider | None = None
+    ) -> None:
+        super().__init__(rules)
         self.trend_filter = trend_filter
 
     def decide(self, view: SymbolView) -> LlmDecisionItem:
@@ -270,11 +290,16 @@ BUILTIN_POLICIES: dict[str, type[Policy]] = {
 }
 
 
-def builtin_policy(name: str) -> Policy:
-    """A new built-in policy by name; ``ConfigurationError`` lists the valid names."""
+def builtin_policy(name: str, rules: MarketRulesProvider | None = None) -> Policy:
+    """A new built-in policy by name, sizing with ``rules``' contract sizes.
+
+    ``ConfigurationError`` lists the valid names.
+    """
     try:
         policy_class = BUILTIN_POLICIES[name.strip()]
     except KeyError:
         valid = ", ".join(sorted(BUILTIN_POLICIES))
         raise ConfigurationError(f"unknown built-in policy {name!r}; use one of: {valid}") from None
+    if issubclass(policy_class, RulePolicy):
+        return policy_class(rules=rules)
     return policy_class()

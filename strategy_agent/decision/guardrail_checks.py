@@ -168,7 +168,11 @@ def check_confidence(
 def check_cooldown(
     symbol: str, digest: TradeDigest, now_ms: int, cooldown_ms: int, increasing: bool
 ) -> str | None:
-    """Veto new exposure on a symbol whose last losing trade is under ``cooldown_ms`` old."""
+    """Veto new exposure on a symbol whose last losing trade is under ``cooldown_ms`` old.
+
+    A losing trade has a net P&L (``metrics.trade_net_pnl``, after its fees) below 0:
+    the digest's ``last_loss_ts``.
+    """
     if not increasing or cooldown_ms <= 0:
         return None
     entry = digest.by_instrument.get(symbol)

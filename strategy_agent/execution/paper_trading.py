@@ -5,7 +5,8 @@ Fill rule:
 - A market order fills in full at the latest close ``price_of(symbol)``, moved
   against the trader by the slippage ``s = slippage_bps / 1e4``: a buy at
   ``p * (1 + s)``, a sell at ``p * (1 - s)``. The fee is ``fee_bps / 1e4`` of the
-  fill notional (quantity x fill price), paid in the quote currency.
+  fill notional (contracts x contract size x fill price, as the ledger counts
+  it: ``Ledger.notional``), paid in the quote currency.
 - A limit order fills only when its limit is marketable at the latest close
   (buy: ``limit >= p``, sell: ``limit <= p``), at the slipped price but never
   worse than the limit; otherwise it is rejected with "limit not marketable".
@@ -81,7 +82,7 @@ class PaperExecutionGateway(ExecutionGateway):
         if isinstance(price_or_reason, str):
             return _result(instruction, ts, "rejected", reason=price_or_reason)
         price = price_or_reason
-        fee = self.fee_bps / 1e4 * instruction.quantity * price
+        fee = self.fee_bps / 1e4 * scratch.notional(symbol, instruction.quantity, price)
         reason = scratch.check(symbol, instruction.side, instruction.quantity, price, fee)
         if reason:
             return _result(instruction, ts, "rejected", reason=reason)

@@ -2,20 +2,24 @@
 
 Accounting convention (a cash-settled book, floats handled with care):
 
-- Buying ``q`` at ``p`` pays ``q * p`` from cash; selling (or shorting) ``q`` at
-  ``p`` receives ``q * p``. Fees are always paid from cash. Cash may go negative
-  on margin/swap (borrowed), never on spot.
+- Quantities are in contracts (the market's order unit: base units on spot);
+  ``cs`` is the symbol's contract size from the market rules (1 without rules).
+  Money is in the quote currency: ``q`` contracts at ``p`` are worth
+  ``notional(q, p, cs) = q * cs * p`` (``market_rules.notional``).
+- Buying ``q`` at ``p`` pays ``q * cs * p`` from cash; selling (or shorting) ``q``
+  at ``p`` receives ``q * cs * p``. Fees are always paid from cash. Cash may go
+  negative on margin/swap (borrowed), never on spot.
 - A position is a signed quantity (negative is short) valued at
-  ``quantity * mark_price``. Hence, always::
+  ``quantity * cs * mark_price``. Hence, always::
 
-      equity = cash + sum(quantity * mark)
+      equity = cash + sum(quantity * cs * mark)
              = initial_capital + realized_pnl + unrealized_pnl - fees_paid
 
   where ``realized_pnl`` is before fees and
-  ``unrealized_pnl = sum((mark - avg_price) * quantity)``.
+  ``unrealized_pnl = sum((mark - avg_price) * quantity * cs)``.
 - Entry price is the weighted average of the opening fills. A reduction realizes
-  ``(exit - avg) * closed`` for a long and ``(avg - exit) * closed`` for a short
-  and keeps ``avg_price``. A flip (long to short or back in one fill) closes the
+  ``(exit - avg) * closed * cs`` for a long and ``(avg - exit) * closed * cs`` for
+  a short and keeps ``avg_price``. A flip (long to short or back in one fill) closes the
   whole position, then opens the remainder at the fill price. A position whose
   quantity returns to zero (within ``1e-12`` of the fill's size) is removed.
 - Every fill marks its position at the fill price; ``mark()`` moves marks to
@@ -23,7 +27,8 @@ Accounting convention (a cash-settled book, floats handled with care):
   next ``mark()``; everything else equals the ledger that applied the fills live.
 - A round trip (``TradeHistoryEntry``) runs from the fill that opens a position
   from flat to the fill that returns it to flat or flips it. A flip fill's fee
-  is split pro rata between the trade it closes and the trade it opens.
+  is split pro rata between the trade it closes and the trade it opens. Its
+  ``realized_pnl_pct`` is net of the trade's fees (``metrics.trade_net_pnl_pct``).
 """
 
 from __future__ import annotations
@@ -33,18 +38,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Literal, get_args
 
-from strategy_agent.data.market_rules import quote_of
+from strategy_agent.data.interfaces import MarketRulesProvider
+from strategy_agent.data.market_rules import contract_size_of, notional, quote_of
 from strategy_agent.errors import InsufficientFundsError
-from strategy_agent.models import (
-    EquityPoint,
-    Fill,
-    InstrumentRef,
-    PortfolioView,
-    PositionSnapshot,
-    Side,
-    TradeHistoryEntry,
-)
+from strategy_agent.models import EquityPoint, Fill, PortfolioView, Side, TradeHistoryEntry
 from strategy_agent.portfolio.interfaces import PortfolioService
+from strategy_agent.portfolio.positions import PositionState, opened_position, round_trip, snapshot
 
 LedgerMarket = Literal["spot", "margin", "swap"]
 
@@ -52,47 +51,6 @@ LedgerMarket = Literal["spot", "margin", "swap"]
 QTY_EPSILON = 1e-12
 # Relative slack of money checks, so an order sized to exactly the limit passes.
 MONEY_EPSILON = 1e-9
-
-
-@dataclass(frozen=True, slots=True)
-class PositionState:
-    """One open position and the round trip it belongs to (immutable; replaced on change).
-
-    ``realized_pnl`` and ``fees`` are of the open trade so far; ``peak_quantity``
-    is the largest absolute quantity held in it. ``opened_*``/``closed_*`` sum the
-    opening and closing fills, for the trade's average entry and exit prices.
-    """
-
-    symbol: str
-    quantity: float
-    avg_price: float
-    mark_price: float
-    entry_ts: int
-    realized_pnl: float = 0.0
-    fees: float = 0.0
-    peak_quantity: float = 0.0
-    opened_qty: float = 0.0
-    opened_notional: float = 0.0
-    closed_qty: float = 0.0
-    closed_notional: float = 0.0
-
-    @property
-    def trade_type(self) -> Literal["long", "short"]:
-        return "long" if self.quantity > 0 else "short"
-
-    @property
-    def notional(self) -> float:
-        """Signed market value ``quantity * mark_price``."""
-        return self.quantity * self.mark_price
-
-    @property
-    def unrealized_pnl(self) -> float:
-        return (self.mark_price - self.avg_price) * self.quantity
-
-    @property
-    def entry_price(self) -> float:
-        """Weighted average price of every opening fill of the trade."""
-        return self.opened_notional / self.opened_qty if self.opened_qty > 0 else self.avg_price
 
 
 @dataclass(frozen=True)
@@ -104,7 +62,11 @@ class AppliedFill:
 
 
 class Ledger(PortfolioService):
-    """Cash and positions of one strategy; every derived number is computed from them."""
+    """Cash and positions of one strategy; every derived number is computed from them.
+
+    ``rules`` give each symbol's contract size (1 for every symbol without them,
+    and for a symbol they do not know, as the guardrails count it).
+    """
 
     def __init__(
         self,
@@ -112,6 +74,7 @@ class Ledger(PortfolioService):
         market_type: LedgerMarket = "spot",
         max_leverage: float = 1.0,
         strategy_id: str = "",
+        rules: MarketRulesProvider | None = None,
     ) -> None:
         if not (math.isfinite(initial_capital) and initial_capital > 0):
             raise ValueError(f"initial_capital must be a finite number > 0, got {initial_capital}")
@@ -123,6 +86,8 @@ class Ledger(PortfolioService):
         self.market_type: LedgerMarket = market_type
         self.max_leverage = float(max_leverage)
         self.strategy_id = strategy_id
+        self.rules = rules
+        self._contract_sizes: dict[str, float] = {}
         self._cash = float(initial_capital)
         self._realized_pnl = 0.0
         self._fees_paid = 0.0
@@ -170,9 +135,20 @@ class Ledger(PortfolioService):
         return sum(p.notional for p in self._positions.values())
 
     def quantity(self, symbol: str) -> float:
-        """Signed quantity held in ``symbol`` (0 when flat)."""
+        """Signed quantity held in ``symbol``, in contracts (0 when flat)."""
         position = self._positions.get(symbol)
         return position.quantity if position else 0.0
+
+    def contract_size(self, symbol: str) -> float:
+        """Base units per contract of ``symbol`` (from the rules, looked up once)."""
+        size = self._contract_sizes.get(symbol)
+        if size is None:
+            size = self._contract_sizes[symbol] = contract_size_of(self.rules, symbol)
+        return size
+
+    def notional(self, symbol: str, quantity: float, price: float) -> float:
+        """Quote-currency value of ``quantity`` contracts of ``symbol`` at ``price`` (signed)."""
+        return notional(quantity, price, self.contract_size(symbol))
 
     # -- marking ----------------------------------------------------------------------
 
@@ -199,7 +175,7 @@ class Ledger(PortfolioService):
         old_qty = self.quantity(symbol)
         signed = quantity if side == "buy" else -quantity
         new_qty = old_qty + signed
-        new_cash = self._cash - signed * price - fee
+        new_cash = self._cash - self.notional(symbol, signed, price) - fee
         if self.market_type == "spot":
             return self._spot_reason(symbol, side, quantity, old_qty, new_qty, new_cash)
         if abs(new_qty) <= abs(old_qty) * (1 + MONEY_EPSILON):
@@ -240,8 +216,9 @@ class Ledger(PortfolioService):
         new_cash: float,
     ) -> str | None:
         others = [p for s, p in self._positions.items() if s != symbol]
-        equity = new_cash + sum(p.notional for p in others) + new_qty * price
-        gross = sum(abs(p.notional) for p in others) + abs(new_qty * price)
+        new_notional = self.notional(symbol, new_qty, price)
+        equity = new_cash + sum(p.notional for p in others) + new_notional
+        gross = sum(abs(p.notional) for p in others) + abs(new_notional)
         quote = quote_of(symbol)
         order = f"{side} {_fmt_qty(quantity)} {symbol}"
         if equity <= 0:
@@ -267,12 +244,13 @@ class Ledger(PortfolioService):
             if reason:
                 raise InsufficientFundsError(reason)
         signed = fill.quantity if fill.side == "buy" else -fill.quantity
-        self._cash -= signed * fill.price + fill.fee
+        self._cash -= self.notional(fill.symbol, signed, fill.price) + fill.fee
         self._fees_paid += fill.fee
         self._last_ts = max(self._last_ts, fill.ts)
         position = self._positions.get(fill.symbol)
         if position is None or (position.quantity > 0) == (signed > 0):
-            self._positions[fill.symbol] = _opened(position, fill, signed)
+            size = self.contract_size(fill.symbol)
+            self._positions[fill.symbol] = opened_position(position, fill, signed, size)
             return AppliedFill(fill.model_copy(update={"realized_pnl": 0.0}))
         return self._reduce(position, fill, signed)
 
@@ -285,7 +263,7 @@ class Ledger(PortfolioService):
         remainder = fill.quantity - closed_qty
         if remainder <= dust:  # a close "too big" by float dust is still a close
             remainder = 0.0
-        realized = (fill.price - position.avg_price) * closed_qty * direction
+        realized = position.pnl_at(fill.price, closed_qty * direction)
         close_fee = fill.fee * closed_qty / fill.quantity if remainder > 0 else fill.fee
         self._realized_pnl += realized
         new_qty = position.quantity + signed if remainder == 0 else 0.0
@@ -303,10 +281,12 @@ class Ledger(PortfolioService):
             self._positions[fill.symbol] = reduced
             return AppliedFill(applied)
         del self._positions[fill.symbol]
-        trade = _round_trip(reduced, fill, self.strategy_id, long=direction > 0)
+        trade = round_trip(reduced, fill, self.strategy_id, long=direction > 0)
         if remainder > 0:
             opening = fill.model_copy(update={"quantity": remainder, "fee": fill.fee - close_fee})
-            self._positions[fill.symbol] = _opened(None, opening, -direction * remainder)
+            self._positions[fill.symbol] = opened_position(
+                None, opening, -direction * remainder, position.contract_size
+            )
         return AppliedFill(applied, [trade])
 
     # -- views ----------------------------------------------------------------------------
@@ -321,7 +301,7 @@ class Ledger(PortfolioService):
         equity = self.equity
         gross = self.gross_exposure
         positions = {
-            symbol: _snapshot(position, equity) for symbol, position in self._positions.items()
+            symbol: snapshot(position, equity) for symbol, position in self._positions.items()
         }
         if self.market_type == "spot":
             available = self._cash
@@ -365,7 +345,9 @@ class Ledger(PortfolioService):
             market_type=self.market_type,
             max_leverage=self.max_leverage,
             strategy_id=self.strategy_id,
+            rules=self.rules,
         )
+        clone._contract_sizes = self._contract_sizes  # the same lookups: share them
         clone._cash = self._cash
         clone._realized_pnl = self._realized_pnl
         clone._fees_paid = self._fees_paid
@@ -381,6 +363,7 @@ class Ledger(PortfolioService):
         market_type: LedgerMarket = "spot",
         max_leverage: float = 1.0,
         strategy_id: str = "",
+        rules: MarketRulesProvider | None = None,
     ) -> Ledger:
         """Rebuild a ledger from its stored fills, in order, without checks (resume).
 
@@ -392,6 +375,7 @@ class Ledger(PortfolioService):
             market_type=market_type,
             max_leverage=max_leverage,
             strategy_id=strategy_id,
+            rules=rules,
         )
         for fill in fills:
             ledger.apply(fill, enforce=False)
@@ -399,81 +383,6 @@ class Ledger(PortfolioService):
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def _opened(position: PositionState | None, fill: Fill, signed: float) -> PositionState:
-    """Open a position from flat, or add to it in its own direction."""
-    if position is None:
-        size = abs(signed)
-        return PositionState(
-            symbol=fill.symbol,
-            quantity=signed,
-            avg_price=fill.price,
-            mark_price=fill.price,
-            entry_ts=fill.ts,
-            fees=fill.fee,
-            peak_quantity=size,
-            opened_qty=size,
-            opened_notional=size * fill.price,
-        )
-    new_qty = position.quantity + signed
-    held = abs(position.quantity)
-    added = abs(signed)
-    avg_price = (held * position.avg_price + added * fill.price) / (held + added)
-    return replace(
-        position,
-        quantity=new_qty,
-        avg_price=avg_price,
-        mark_price=fill.price,
-        fees=position.fees + fill.fee,
-        peak_quantity=max(position.peak_quantity, abs(new_qty)),
-        opened_qty=position.opened_qty + added,
-        opened_notional=position.opened_notional + added * fill.price,
-    )
-
-
-def _round_trip(
-    position: PositionState, closing: Fill, strategy_id: str, *, long: bool
-) -> TradeHistoryEntry:
-    """The closed trade of ``position`` (already updated with the closing fill)."""
-    entry_price = position.entry_price
-    exit_price = position.closed_notional / position.closed_qty
-    basis = entry_price * position.closed_qty
-    return TradeHistoryEntry(
-        trade_id=f"{strategy_id}:{position.symbol}:{position.entry_ts}",
-        compose_id=closing.compose_id or None,
-        instruction_id=closing.instruction_id or None,
-        strategy_id=strategy_id or None,
-        trade_ts=closing.ts,
-        entry_ts=position.entry_ts,
-        exit_ts=closing.ts,
-        instrument=InstrumentRef(symbol=position.symbol),
-        side="buy" if long else "sell",
-        type="long" if long else "short",
-        quantity=position.peak_quantity,
-        entry_price=entry_price,
-        exit_price=exit_price,
-        realized_pnl=position.realized_pnl,
-        realized_pnl_pct=position.realized_pnl / basis * 100.0 if basis > 0 else None,
-        fees=position.fees,
-        holding_ms=max(0, closing.ts - position.entry_ts),
-    )
-
-
-def _snapshot(position: PositionState, equity: float) -> PositionSnapshot:
-    basis = position.avg_price * abs(position.quantity)
-    return PositionSnapshot(
-        instrument=InstrumentRef(symbol=position.symbol),
-        quantity=position.quantity,
-        avg_price=position.avg_price,
-        mark_price=position.mark_price,
-        unrealized_pnl=position.unrealized_pnl,
-        notional=position.notional,
-        leverage=abs(position.notional) / equity if equity > 0 else None,
-        entry_ts=position.entry_ts,
-        pnl_pct=position.unrealized_pnl / basis * 100.0 if basis > 0 else None,
-        trade_type=position.trade_type,
-    )
 
 
 def _invalid_numbers(

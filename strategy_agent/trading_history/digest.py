@@ -11,8 +11,8 @@ is the order they happened):
 - ``trade_count``: number of closed round trips (``TradeHistoryEntry`` rows).
 - ``realized_pnl``: sum of ``fill.realized_pnl`` (before fees).
 - ``win_rate``: winners / closed trades, where a winner has net P&L
-  ``realized_pnl - fees > 0`` (a missing ``realized_pnl`` counts as 0);
-  ``None`` with no closed trade.
+  ``metrics.trade_net_pnl`` (``realized_pnl - fees``, the trade's entry and exit
+  fees) > 0; ``None`` with no closed trade.
 - ``avg_holding_ms``: mean holding time of closed trades: ``holding_ms``, or
   ``exit_ts - entry_ts`` when it is missing; trades with neither are left out.
 - ``last_trade_ts``: ``ts`` of the last fill (``None`` without fills).
@@ -21,8 +21,9 @@ is the order they happened):
 - ``max_drawdown``: largest peak-to-trough fall of the cumulative net P&L of
   closed trades, starting from 0, in the quote currency (>= 0); ``None``
   with no closed trade.
-- ``recent_performance_score``: mean ``realized_pnl_pct`` (percent) of the
-  last 5 closed trades that have one; ``None`` if none.
+- ``recent_performance_score``: mean ``realized_pnl_pct`` (percent, net of
+  fees: the ledger sets it with ``metrics.trade_net_pnl_pct``) of the last 5
+  closed trades that have one; ``None`` if none.
 - ``last_loss_ts``: the latest ``exit_ts`` of a closed trade with net P&L < 0;
   ``None`` if no losing trade has an ``exit_ts``.
 """
@@ -41,13 +42,9 @@ from strategy_agent.models import (
     TradeDigestEntry,
     TradeHistoryEntry,
 )
+from strategy_agent.trading_history.metrics import trade_net_pnl
 
 RECENT_TRADES = 5
-
-
-def net_pnl(trade: TradeHistoryEntry) -> float:
-    """Realized P&L of a closed trade after its fees (a missing P&L counts as 0)."""
-    return (trade.realized_pnl or 0.0) - trade.fees
 
 
 def holding_ms(trade: TradeHistoryEntry) -> int | None:
@@ -89,7 +86,7 @@ class _SymbolStats:
         self.last_fill_ts = fill.ts
 
     def add_trade(self, trade: TradeHistoryEntry) -> None:
-        net = net_pnl(trade)
+        net = trade_net_pnl(trade)
         self.trade_count += 1
         if net > 0:
             self.winners += 1
@@ -201,7 +198,7 @@ def rebuild_digest(fills: list[Fill], trades: list[TradeHistoryEntry], ts: int) 
 def _rebuild_entry(
     symbol: str, fills: list[Fill], trades: list[TradeHistoryEntry]
 ) -> TradeDigestEntry:
-    nets = [net_pnl(t) for t in trades]
+    nets = [trade_net_pnl(t) for t in trades]
     holdings = [h for h in (holding_ms(t) for t in trades) if h is not None]
     priced = [t for t in trades if t.entry_price is not None]
     priced_qty = sum(t.quantity for t in priced)

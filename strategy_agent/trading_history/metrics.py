@@ -107,9 +107,35 @@ def sortino_ratio(equity: Sequence[float] | FloatArray, periods_per_year: float)
     return float(np.mean(returns)) / downside * math.sqrt(periods_per_year)
 
 
+def net_pnl(realized_pnl: float | None, fees: float) -> float:
+    """Net P&L of a closed trade, quote currency: ``realized_pnl - fees``.
+
+    ``realized_pnl`` is before fees (a missing one counts as 0); ``fees`` are
+    every entry and exit fee of the trade. THE definition of a trade's result:
+    a trade wins when its net P&L is > 0 and loses when it is < 0, everywhere.
+    """
+    return (realized_pnl or 0.0) - fees
+
+
+def trade_net_pnl(trade: TradeHistoryEntry) -> float:
+    """Net P&L of one closed trade (see ``net_pnl``), quote currency."""
+    return net_pnl(trade.realized_pnl, trade.fees)
+
+
+def trade_net_pnl_pct(net: float, entry_notional: float) -> float | None:
+    """A trade's net P&L in percent of its entry notional (qty x contract size x entry price).
+
+    ``None`` when the entry notional is not positive. The ledger stores it as
+    ``TradeHistoryEntry.realized_pnl_pct``, so its sign is the sign of ``net``.
+    """
+    if not entry_notional > 0:
+        return None
+    return net / entry_notional * 100.0
+
+
 def trade_net_pnls(trades: Iterable[TradeHistoryEntry]) -> list[float]:
-    """Net P&L of each closed trade: ``realized_pnl - fees`` (missing P&L counts as 0)."""
-    return [(trade.realized_pnl or 0.0) - trade.fees for trade in trades]
+    """Net P&L of each closed trade (``trade_net_pnl``), in order."""
+    return [trade_net_pnl(trade) for trade in trades]
 
 
 def win_rate(net_pnls: Sequence[float] | FloatArray) -> float | None:

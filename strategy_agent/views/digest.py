@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from strategy_agent.trading_history.digest import rebuild_digest
+from strategy_agent.trading_history.metrics import net_pnl
 
 if TYPE_CHECKING:
     from strategy_agent.trading_history.store import SqliteStore
@@ -106,7 +107,7 @@ def closed_trades(
                 "Exit": _time(r["exit_ts"]),
                 "Entry (USDT)": r["entry_price"],
                 "Exit (USDT)": r["exit_price"],
-                "Net P&L (USDT)": (r["realized_pnl"] or 0.0) - r["fees"],
+                "Net P&L (USDT)": net_pnl(r["realized_pnl"], r["fees"]),
                 "P&L (%)": r["realized_pnl_pct"],
                 "Fees (USDT)": r["fees"],
                 "Holding (h)": None if r["holding_ms"] is None else r["holding_ms"] / 3_600_000,

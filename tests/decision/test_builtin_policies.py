@@ -100,6 +100,23 @@ def test_position_size_is_an_equal_share_within_the_caps() -> None:
     assert position_size(LIMITS, 0.0, 100.0, BTC) == 0.0
 
 
+def test_position_size_counts_contracts_of_the_contract_size() -> None:
+    # one contract of 0.01 BTC at 100 is worth 1: 3,800 of notional is 3,800 contracts
+    assert position_size(LIMITS, 10_000, 100.0, BTC, contract_size=0.01) == pytest.approx(3_800)
+    assert position_size(LIMITS, 10_000, 100.0, BTC, contract_size=10) == pytest.approx(3.8)
+
+
+def test_builtin_policy_sizes_with_the_rules_it_is_given() -> None:
+    class Contracts(MarketRulesProvider):
+        def rules_for(self, symbol: str) -> MarketRules:
+            return MarketRules(symbol=symbol, qty_step=0.001, contract_size=0.1)
+
+    policy = builtin_policy("buy_and_hold", Contracts())
+    items = items_of(policy, context([vector(BTC), vector(ETH)]))
+    assert action_and_target(items[BTC]) == ("buy", FULL_BTC * 10)
+    assert action_and_target(items[ETH]) == ("buy", FULL_ETH * 10)
+
+
 def test_equal_weight_longs_pass_the_guardrails_unclamped() -> None:
     class Lots(MarketRulesProvider):
         def rules_for(self, symbol: str) -> MarketRules:

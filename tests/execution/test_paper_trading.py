@@ -10,9 +10,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from strategy_agent.clock import ManualClock
+from strategy_agent.data.interfaces import MarketRulesProvider
 from strategy_agent.execution.fills import fill_from_result
 from strategy_agent.execution.paper_trading import PaperExecutionGateway
-from strategy_agent.models import ExecutionResult, Fill, InstrumentRef, TradeInstruction
+from strategy_agent.models import (
+    ExecutionResult,
+    Fill,
+    InstrumentRef,
+    MarketRules,
+    TradeInstruction,
+)
 from strategy_agent.portfolio.ledger import Ledger
 
 BTC = "BTC/USDT"
@@ -48,6 +55,23 @@ def gateway(
     return PaperExecutionGateway(
         ledger, prices.get, ManualClock(NOW), fee_bps=fee_bps, slippage_bps=slippage_bps
     )
+
+
+class ContractSizes(MarketRulesProvider):
+    """Market rules that differ only in contract size."""
+
+    def __init__(self, sizes: dict[str, float]) -> None:
+        self.sizes = sizes
+
+    def rules_for(self, symbol: str) -> MarketRules:
+        return MarketRules(symbol=symbol, qty_step=1e-8, contract_size=self.sizes[symbol])
+
+
+def test_the_fee_is_charged_on_the_notional_of_contracts() -> None:
+    ledger = Ledger(10_000, market_type="swap", max_leverage=3, rules=ContractSizes({BTC: 0.01}))
+    [buy] = gateway(ledger, {BTC: 48_000.0}, slippage_bps=0).execute([order("buy", 10)])
+    assert buy.status == "filled"
+    assert buy.fee == pytest.approx(0.001 * 10 * 0.01 * 48_000)  # 4.80 on 4,800 USDT
 
 
 def state(ledger: Ledger) -> tuple[Any, ...]:
@@ -247,24 +271,42 @@ instructions = st.lists(
 )
 
 
+contract_sizes = st.one_of(
+    st.just(1.0),
+    st.sampled_from([1e-4, 0.01, 100.0]),
+    st.floats(1e-4, 100, allow_nan=False, allow_infinity=False),
+)
+
+
 @settings(max_examples=150, deadline=None)
 @given(
     market=st.sampled_from(["spot", "margin"]),
+    sizes=st.fixed_dictionaries({BTC: contract_sizes, ETH: contract_sizes}),
     batches=st.lists(
         st.tuples(instructions, st.floats(50, 150), st.floats(5, 15)), min_size=1, max_size=5
     ),
 )
 def test_filled_results_apply_cleanly_to_the_real_ledger(
-    market: str, batches: list[tuple[list[tuple[str, str, float]], float, float]]
+    market: str,
+    sizes: dict[str, float],
+    batches: list[tuple[list[tuple[str, str, float]], float, float]],
 ) -> None:
-    ledger = Ledger(1_000, market_type=market, max_leverage=3, strategy_id="s1")  # type: ignore[arg-type]
+    """Order sizes are drawn in base units and sent in contracts of each symbol's size."""
+    ledger = Ledger(
+        1_000,
+        market_type=market,  # type: ignore[arg-type]
+        max_leverage=3,
+        strategy_id="s1",
+        rules=ContractSizes(sizes),
+    )
     prices: dict[str, float] = {}
     paper = PaperExecutionGateway(ledger, prices.get, ManualClock(NOW))
     for batch, btc_price, eth_price in batches:
         prices.update({BTC: btc_price, ETH: eth_price})
         ledger.mark(prices, ts=NOW)
         batch_orders = [
-            order(side, qty, symbol, ordinal=i) for i, (symbol, side, qty) in enumerate(batch)
+            order(side, base_units / sizes[symbol], symbol, ordinal=i)
+            for i, (symbol, side, base_units) in enumerate(batch)
         ]
         before = state(ledger)
         results: list[ExecutionResult] = paper.execute(batch_orders)
@@ -273,6 +315,9 @@ def test_filled_results_apply_cleanly_to_the_real_ledger(
         for result in results:
             assert result.status in ("filled", "rejected")
             if result.status == "filled":
+                assert result.avg_price is not None
+                fill_notional = result.filled_qty * sizes[result.symbol] * result.avg_price
+                assert result.fee == pytest.approx(0.001 * fill_notional, rel=1e-12)
                 applied = ledger.apply(fill_from_result(result, "s1"))  # enforce: must pass again
                 assert applied.fill.realized_pnl == result.realized_pnl
                 # valued at the close again, as the coordinator does after the fills

@@ -101,7 +101,7 @@ def test_long_open_add_partial_close_and_full_close() -> None:
     assert trade.entry_price == pytest.approx(105)
     assert trade.exit_price == pytest.approx((0.5 * 120 + 1.5 * 90) / 2)
     assert trade.realized_pnl == pytest.approx(-15)
-    assert trade.realized_pnl_pct == pytest.approx(-15 / (105 * 2) * 100)
+    assert trade.realized_pnl_pct == pytest.approx((-15 - 0.42) / (105 * 2) * 100)  # net of fees
     assert trade.fees == pytest.approx(0.42)
     assert (trade.entry_ts, trade.exit_ts, trade.holding_ms) == (1_000, 4_000, 3_000)
     assert (trade.compose_id, trade.instruction_id) == ("c9", "c9:BTC/USDT")
@@ -173,8 +173,8 @@ def test_flip_long_to_short_closes_then_opens_the_rest() -> None:
     assert trade.type == "long"
     assert trade.quantity == 2
     assert trade.realized_pnl == pytest.approx(20)
-    assert trade.realized_pnl_pct == pytest.approx(10)
     assert trade.fees == pytest.approx(0.2 + 0.55 * 2 / 5)  # pro-rata share of the flip fee
+    assert trade.realized_pnl_pct == pytest.approx((20 - 0.42) / 200 * 100)  # net of fees
 
     position = ledger.positions[BTC]
     assert position.quantity == pytest.approx(-3)

@@ -1,4 +1,8 @@
-"""Property tests: the ledger reconciles after every step, and replay rebuilds it exactly."""
+"""Property tests: the ledger reconciles after every step, and replay rebuilds it exactly.
+
+Every symbol has a contract size drawn from 0.0001 to 100 (1 often): quantities
+are in contracts, money is contracts x contract size x price.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from strategy_agent.data.interfaces import MarketRulesProvider
 from strategy_agent.errors import InsufficientFundsError
-from strategy_agent.models import Fill, TradeHistoryEntry
+from strategy_agent.models import Fill, MarketRules, TradeHistoryEntry
 from strategy_agent.portfolio.ledger import Ledger
+from strategy_agent.trading_history.metrics import trade_net_pnl
 
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
 REL = 1e-9
@@ -21,6 +27,23 @@ quantities = st.floats(min_value=1e-4, max_value=20, allow_nan=False, allow_infi
 prices = st.floats(min_value=0.5, max_value=1_000, allow_nan=False, allow_infinity=False)
 fee_rates = st.sampled_from([0.0, 1e-4, 1e-3, 5e-3])
 symbols = st.sampled_from(SYMBOLS)
+contract_sizes = st.one_of(
+    st.just(1.0),
+    st.sampled_from([1e-4, 0.001, 0.01, 0.1, 10.0, 100.0]),
+    st.floats(min_value=1e-4, max_value=100, allow_nan=False, allow_infinity=False),
+)
+contract_tables = st.fixed_dictionaries({symbol: contract_sizes for symbol in SYMBOLS})
+
+
+class ContractSizes(MarketRulesProvider):
+    """Market rules that differ only in contract size."""
+
+    def __init__(self, sizes: dict[str, float]) -> None:
+        self.sizes = sizes
+
+    def rules_for(self, symbol: str) -> MarketRules:
+        return MarketRules(symbol=symbol, qty_step=1e-8, contract_size=self.sizes[symbol])
+
 
 # A step is a fill of a random size, a close of exactly the held quantity, a flip
 # past it, or a mark-to-market move.
@@ -35,28 +58,42 @@ steps = st.one_of(
     st.tuples(st.just("mark"), symbols, prices),
 )
 
-books = st.one_of(
-    st.just({"market_type": "spot", "max_leverage": 1.0, "enforce": True}),
-    st.builds(
-        lambda market, leverage: {"market_type": market, "max_leverage": leverage, "enforce": True},
-        st.sampled_from(["margin", "swap"]),
-        st.sampled_from([1.0, 2.0, 5.0, 20.0]),
+books = st.builds(
+    lambda book, sizes: {**book, "rules": ContractSizes(sizes)},
+    st.one_of(
+        st.just({"market_type": "spot", "max_leverage": 1.0, "enforce": True}),
+        st.builds(
+            lambda market, leverage: {
+                "market_type": market,
+                "max_leverage": leverage,
+                "enforce": True,
+            },
+            st.sampled_from(["margin", "swap"]),
+            st.sampled_from([1.0, 2.0, 5.0, 20.0]),
+        ),
+        # unchecked: any sequence at all (shorts, negative cash, negative equity)
+        st.just({"market_type": "margin", "max_leverage": 1.0, "enforce": False}),
     ),
-    # unchecked: any sequence at all (shorts, negative cash, negative equity)
-    st.just({"market_type": "margin", "max_leverage": 1.0, "enforce": False}),
+    contract_tables,
 )
 
 
 def _fill_for(ledger: Ledger, step: tuple[Any, ...], ts: int) -> Fill | None:
-    """The fill a step stands for, or None for a mark or a close of nothing."""
+    """The fill a step stands for, or None for a mark or a close of nothing.
+
+    Drawn quantities are in base units, so books of every contract size trade
+    alike; the fill is in contracts.
+    """
     kind, symbol = step[0], step[1]
     held = ledger.quantity(symbol)
+    size = ledger.contract_size(symbol)
     if kind == "fill":
-        _, _, side, quantity, price, rate = step
+        _, _, side, base_units, price, rate = step
+        quantity = base_units / size
     elif kind in ("close", "flip"):
         if held == 0:
             return None
-        extra = step[2] if kind == "flip" else 0.0
+        extra = step[2] / size if kind == "flip" else 0.0
         price, rate = step[-2], step[-1]
         side = "sell" if held > 0 else "buy"
         quantity = abs(held) + extra
@@ -71,13 +108,16 @@ def _fill_for(ledger: Ledger, step: tuple[Any, ...], ts: int) -> Fill | None:
         side=side,
         quantity=quantity,
         price=price,
-        fee=quantity * price * rate,
+        fee=ledger.notional(symbol, quantity, price) * rate,
     )
 
 
 def _scale(ledger: Ledger, traded: float) -> float:
     """Size of the numbers involved, for a relative tolerance on sums of them."""
-    held = sum(abs(p.quantity) * (p.mark_price + p.avg_price) for p in ledger.positions.values())
+    held = sum(
+        abs(p.quantity) * p.contract_size * (p.mark_price + p.avg_price)
+        for p in ledger.positions.values()
+    )
     return ledger.initial_capital + traded + held + abs(ledger.cash)
 
 
@@ -87,7 +127,9 @@ def _assert_reconciles(ledger: Ledger, traded: float) -> None:
         ledger.initial_capital + ledger.realized_pnl + ledger.unrealized_pnl - ledger.fees_paid
     )
     assert math.isclose(ledger.equity, expected, rel_tol=REL, abs_tol=tolerance)
-    by_hand = ledger.cash + sum(p.quantity * p.mark_price for p in ledger.positions.values())
+    by_hand = ledger.cash + sum(
+        p.quantity * p.contract_size * p.mark_price for p in ledger.positions.values()
+    )
     assert math.isclose(ledger.equity, by_hand, rel_tol=REL, abs_tol=tolerance)
     assert ledger.gross_exposure >= abs(ledger.net_exposure) - tolerance
     for position in ledger.positions.values():
@@ -109,6 +151,7 @@ def _run(
         market_type=book["market_type"],
         max_leverage=book["max_leverage"],
         strategy_id="prop",
+        rules=book["rules"],
     )
     fills: list[Fill] = []
     trades: list[TradeHistoryEntry] = []
@@ -128,8 +171,10 @@ def _run(
                 applied = ledger.apply(fill, enforce=book["enforce"])
                 fills.append(applied.fill)
                 trades.extend(applied.closed_trades)
-                traded += fill.quantity * fill.price
+                traded += ledger.notional(fill.symbol, fill.quantity, fill.price)
         _assert_reconciles(ledger, traded)
+        for symbol, position in ledger.positions.items():
+            assert position.contract_size == book["rules"].sizes[symbol]
     return ledger, fills, trades, traded
 
 
@@ -154,6 +199,7 @@ def test_replay_equals_the_live_ledger(book: dict[str, Any], script: list[tuple[
         market_type=book["market_type"],
         max_leverage=book["max_leverage"],
         strategy_id="prop",
+        rules=book["rules"],
     )
     assert _book_state(replayed) == _book_state(live)
 
@@ -162,6 +208,7 @@ def test_replay_equals_the_live_ledger(book: dict[str, Any], script: list[tuple[
         market_type=book["market_type"],
         max_leverage=book["max_leverage"],
         strategy_id="prop",
+        rules=book["rules"],
     )
     replayed_trades: list[TradeHistoryEntry] = []
     for stored in fills:
@@ -196,17 +243,22 @@ def test_trades_account_for_all_realized_pnl_and_fees(
         assert trade.quantity > 0
         assert trade.side == ("buy" if trade.type == "long" else "sell")
         assert trade.trade_id == f"prop:{trade.instrument.symbol}:{trade.entry_ts}"
+        # the percent is net of fees: a trade wins or loses the same way in both
+        net, pct = trade_net_pnl(trade), trade.realized_pnl_pct
+        assert pct is not None and (pct > 0, pct < 0) == (net > 0, net < 0)
 
 
 @settings(max_examples=200, deadline=None)
 @given(
     opens=st.lists(st.tuples(quantities, prices), min_size=1, max_size=8),
     exit_price=prices,
+    contract_size=contract_sizes,
 )
 def test_a_round_trip_realizes_exit_minus_average_entry(
-    opens: list[tuple[float, float]], exit_price: float
+    opens: list[tuple[float, float]], exit_price: float, contract_size: float
 ) -> None:
-    ledger = Ledger(10_000, market_type="margin", max_leverage=1.0)
+    rules = ContractSizes({"BTC/USDT": contract_size})
+    ledger = Ledger(10_000, market_type="margin", max_leverage=1.0, rules=rules)
     for ts, (quantity, price) in enumerate(opens, start=1):
         ledger.apply(
             Fill(ts=ts, symbol="BTC/USDT", side="sell", quantity=quantity, price=price, fee=0),
@@ -227,14 +279,8 @@ def test_a_round_trip_realizes_exit_minus_average_entry(
     )
     assert ledger.positions == {}
     [trade] = result.closed_trades
-    expected = (average - exit_price) * total
-    assert math.isclose(
-        trade.realized_pnl or 0.0,
-        expected,
-        rel_tol=1e-9,
-        abs_tol=1e-9 * (average + exit_price) * total,
-    )
+    expected = (average - exit_price) * total * contract_size
+    scale = (average + exit_price) * total * contract_size
+    assert math.isclose(trade.realized_pnl or 0.0, expected, rel_tol=1e-9, abs_tol=1e-9 * scale)
     assert trade.entry_price is not None and math.isclose(trade.entry_price, average, rel_tol=1e-12)
-    assert math.isclose(
-        ledger.cash, 10_000 + expected, rel_tol=1e-9, abs_tol=1e-9 * (average + exit_price) * total
-    )
+    assert math.isclose(ledger.cash, 10_000 + expected, rel_tol=1e-9, abs_tol=1e-9 * scale)
