@@ -28,9 +28,7 @@ strategy_id = pick_strategy_or_stop()
 with open_store() as store:
     state = prompt_state(store, strategy_id)
 editor_key = f"lab_prompt_{strategy_id}"
-name_key = f"lab_name_{strategy_id}"
 st.session_state.setdefault(editor_key, state.text)
-st.session_state.setdefault(name_key, state.strategy_name)
 
 
 def _use_template() -> None:
@@ -40,11 +38,12 @@ def _use_template() -> None:
 def _save() -> None:
     try:
         with open_store() as store:
-            saved = save_prompt(
-                store, strategy_id, st.session_state[name_key], st.session_state[editor_key]
-            )
-        st.session_state[MESSAGE] = ("success", f"Saved {saved.name} v{saved.version}.")
-        st.session_state.pop("lab_version", None)  # show the new version and its diff
+            saved = save_prompt(store, strategy_id, st.session_state[editor_key])
+        st.session_state[MESSAGE] = (
+            "success",
+            f"Saved as version {saved.version} of this strategy's prompt: the next cycle uses it.",
+        )
+        st.session_state.pop(f"lab_version_{strategy_id}", None)  # show the new version
     except StrategyAgentError as error:
         st.session_state[MESSAGE] = ("error", str(error))
 
@@ -56,7 +55,15 @@ if MESSAGE in st.session_state:
 editor, versions = st.columns([3, 2], gap="medium")
 with editor, st.container(border=True):
     source = {"none": "no prompt yet", "custom": "your own prompt"}.get(state.source, state.source)
+    if state.version is not None:
+        source += f" (version {state.version})"
     st.markdown(f"**Prompt** · model `{state.model}` · in use: {source}")
+    if state.source.startswith("default template"):
+        st.caption(
+            f"No prompt of its own: this strategy runs with the default template "
+            f"`{state.source.removeprefix('default template ')}` shown below. "
+            "Save a prompt to use yours instead."
+        )
     if not state.uses_prompt:
         st.info(
             f"This strategy decides with the built-in rule `{state.model}`, which reads the "
@@ -76,8 +83,7 @@ with editor, st.container(border=True):
         key="lab_use_template",
     )
     st.text_area("Strategy prompt", key=editor_key, height=260)
-    name_col, save_col = st.columns([3, 1], vertical_alignment="bottom")
-    name_col.text_input("Save as", key=name_key)
+    note, save_col = st.columns([3, 1], vertical_alignment="center")
     save_col.button(
         "Save",
         type="primary",
@@ -87,19 +93,29 @@ with editor, st.container(border=True):
         key="lab_save",
     )
     if st.session_state[editor_key].strip() != state.text.strip():
-        st.caption(":orange[Unsaved changes: save to use them in the next cycle.]")
+        note.caption(":orange[Unsaved changes: save to use them in the next cycle.]")
+    else:
+        note.caption("Saving makes a new version of this strategy's prompt.")
 
 with versions, st.container(border=True):
-    st.markdown("**Saved versions**")
+    st.markdown("**Saved versions of this strategy**")
     with open_store() as store:
-        saved = prompt_versions(store, st.session_state[name_key])
+        saved = prompt_versions(store, strategy_id)
     if not saved:
-        st.caption("No saved version under this name yet: save the prompt to start its history.")
+        st.caption("No saved version yet: save the prompt to start its history.")
     else:
-        labels = {v.version: f"v{v.version}" for v in saved}
-        version = st.selectbox("Version", list(labels), format_func=labels.get, key="lab_version")
+        labels = {
+            v.version: f"v{v.version}" + (" (in use)" if v.version == state.version else "")
+            for v in saved
+        }
+        version: int = st.selectbox(
+            "Version",
+            list(labels),
+            format_func=lambda number: labels[number],
+            key=f"lab_version_{strategy_id}",
+        )
         with open_store() as store:
-            diff = version_diff(store, st.session_state[name_key], version)
+            diff = version_diff(store, strategy_id, version)
         st.caption("Changes against the version before it")
         st.code(diff or "(no change)", language="diff")
 

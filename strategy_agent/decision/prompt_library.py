@@ -1,28 +1,19 @@
-"""Strategy prompts: the shipped templates (``strategy_agent/prompts/*.md``) and the user's own.
+"""Strategy prompt templates (``strategy_agent/prompts/*.md``) and the diff of two prompts.
 
 A template file starts with a ``# Title`` line; the rest is the prompt text.
-User prompts are stored with versions in table ``prompts`` of the strategy
-database; saving an unchanged text does not make a new version.
+A strategy's own prompt versions are stored by the history package
+(``strategy_agent.trading_history.prompt_versions``).
 """
 
 from __future__ import annotations
 
 import difflib
-import sqlite3
-import time
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-import sqlite_utils
 
 from strategy_agent.errors import ConfigurationError
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "prompts"
-TABLE = "prompts"
-MAX_PROMPT_CHARS = 20_000
-_BUSY_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -32,17 +23,6 @@ class PromptTemplate:
     template_id: str
     title: str
     text: str
-
-
-@dataclass(frozen=True)
-class SavedPrompt:
-    """One stored version of a user prompt."""
-
-    id: int
-    name: str
-    version: int
-    text: str
-    created_ts: int
 
 
 def list_templates(directory: Path = TEMPLATES_DIR) -> list[PromptTemplate]:
@@ -77,87 +57,3 @@ def unified_diff(old: str, new: str, old_label: str = "old", new_label: str = "n
         tofile=new_label,
     )
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
-
-
-class PromptLibrary:
-    """User prompts with versions, in table ``prompts`` of the database at ``db_path``."""
-
-    def __init__(self, db_path: str | Path) -> None:
-        self.db_path = Path(db_path)
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
-        with self._db() as db:
-            if TABLE not in db.table_names():
-                db[TABLE].create(  # type: ignore[union-attr]
-                    {"id": int, "name": str, "version": int, "text": str, "created_ts": int},
-                    pk="id",
-                    not_null={"name", "version", "text", "created_ts"},
-                    if_not_exists=True,
-                )
-                db[TABLE].create_index(  # type: ignore[union-attr]
-                    ["name", "version"], unique=True, if_not_exists=True
-                )
-
-    @contextmanager
-    def _db(self) -> Iterator[sqlite_utils.Database]:
-        with closing(sqlite3.connect(self.db_path, timeout=_BUSY_TIMEOUT_S)) as conn:
-            yield sqlite_utils.Database(conn)
-            conn.commit()
-
-    def save(self, name: str, text: str, now_ms: int | None = None) -> SavedPrompt:
-        """Store ``text`` as the next version of ``name`` (unchanged text: the latest version)."""
-        name, text = name.strip(), text.strip()
-        if not name:
-            raise ConfigurationError("a saved prompt needs a name")
-        if not text:
-            raise ConfigurationError(f"prompt {name!r} is empty; write the strategy's instructions")
-        if len(text) > MAX_PROMPT_CHARS:
-            raise ConfigurationError(
-                f"prompt {name!r} has {len(text)} characters; keep it under {MAX_PROMPT_CHARS}"
-            )
-        latest = self.latest(name)
-        if latest is not None and latest.text == text:
-            return latest
-        version = latest.version + 1 if latest else 1
-        created = now_ms if now_ms is not None else int(time.time() * 1000)
-        with self._db() as db:
-            db.execute(
-                f"insert into {TABLE} (name, version, text, created_ts) values (?, ?, ?, ?)",
-                [name, version, text, created],
-            )
-        saved = self.get(name, version)
-        assert saved is not None  # just inserted
-        return saved
-
-    def names(self) -> list[str]:
-        """Names of the saved prompts, sorted."""
-        with self._db() as db:
-            return [r["name"] for r in db.query(f"select distinct name from {TABLE} order by name")]
-
-    def versions(self, name: str) -> list[SavedPrompt]:
-        """Every version of ``name``, oldest first."""
-        return self._select("where name = ? order by version", [name])
-
-    def latest(self, name: str) -> SavedPrompt | None:
-        found = self._select("where name = ? order by version desc limit 1", [name])
-        return found[0] if found else None
-
-    def get(self, name: str, version: int) -> SavedPrompt | None:
-        found = self._select("where name = ? and version = ?", [name, version])
-        return found[0] if found else None
-
-    def diff(self, name: str, version: int | None = None) -> str:
-        """Unified diff of ``version`` (default: latest) against the version before it."""
-        current = self.latest(name) if version is None else self.get(name, version)
-        if current is None:
-            raise ConfigurationError(f"no saved prompt {name!r} (version {version})")
-        previous = self.get(name, current.version - 1)
-        old_text = previous.text if previous else ""
-        old_label = f"{name} v{previous.version}" if previous else f"{name} (none)"
-        return unified_diff(old_text, current.text, old_label, f"{name} v{current.version}")
-
-    def _select(self, where: str, params: list[object]) -> list[SavedPrompt]:
-        with self._db() as db:
-            rows = db.query(
-                f"select id, name, version, text, created_ts from {TABLE} {where}", params
-            )
-            return [SavedPrompt(**row) for row in rows]

@@ -45,6 +45,9 @@ def _summary(detail: CycleDetail) -> None:
     cols[5].metric("Latency", "—" if latency is None else f"{float(latency):,.0f} ms")
     policy = audit.get("model") or audit.get("policy") or "—"
     line = f"{fmt.ts(detail.ts)} · policy **{policy}**"
+    if detail.prompt_hash:  # where a prompt change took effect
+        version = "" if detail.prompt_version is None else f" **v{detail.prompt_version}**"
+        line += f" · prompt{version} `{detail.prompt_hash[:8]}`"
     if audit.get("fallback_used"):
         reason = audit.get("fallback_reason") or "the policy failed"
         line += f" · :orange-badge[:material/warning: fallback used] {reason}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from strategy_agent.core import prompt_hash
 from strategy_agent.models import ComposeContext, ComposeResult, HistoryRecord
 
 AUDIT_HIDDEN = {"raw_reply", "messages", "prompt", "system_prompt", "user_prompt"}
@@ -36,6 +37,8 @@ class CycleDetail:
     prices: dict[str, float] = field(default_factory=dict)
     equity_before: float | None = None
     equity_after: float | None = None
+    prompt_version: int | None = None  # the saved version of the prompt used; None: unsaved
+    prompt_hash: str | None = None  # short fingerprint of the prompt text used
 
     @property
     def raw_reply(self) -> str | None:
@@ -69,7 +72,16 @@ class CycleDetail:
         return [e for e in self.executions if e.get("status") == "filled"]
 
 
-_COMPOSE_KEYS = {"cycle", "notes", "proposal", "outcomes", "equity_before", "prices"}
+_COMPOSE_KEYS = {
+    "cycle",
+    "notes",
+    "proposal",
+    "outcomes",
+    "equity_before",
+    "prices",
+    "prompt_version",
+    "prompt_hash",
+}
 
 
 def detail_from_records(records: list[HistoryRecord]) -> CycleDetail:
@@ -88,6 +100,8 @@ def detail_from_records(records: list[HistoryRecord]) -> CycleDetail:
             detail.outcomes = list(payload.get("outcomes") or [])
             detail.equity_before = payload.get("equity_before")
             detail.prices = dict(payload.get("prices") or {})
+            detail.prompt_version = payload.get("prompt_version")
+            detail.prompt_hash = payload.get("prompt_hash")
             detail.audit = {k: v for k, v in payload.items() if k not in _COMPOSE_KEYS}
             detail.context = payload.get("context")
         elif record.kind == "instructions":
@@ -118,6 +132,7 @@ def detail_from_compose(
         audit=dict(result.audit),
         prices=dict(context.market_snapshot),
         equity_before=context.portfolio.total_value,
+        prompt_hash=prompt_hash(context.prompt_text),
     )
 
 
@@ -133,4 +148,6 @@ def detail_from_report(report: Any) -> CycleDetail:
     detail.stage = report.stage
     detail.executions = [e.model_dump(mode="json") for e in report.executions]
     detail.equity_after = report.equity
+    detail.prompt_version = report.prompt_version
+    detail.prompt_hash = report.prompt_hash or detail.prompt_hash
     return detail

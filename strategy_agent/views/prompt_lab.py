@@ -1,22 +1,25 @@
 """Queries and actions of the Prompt lab: the strategy's prompt, templates, versions, one cycle.
 
-Saved prompts live in the prompt library (table ``prompts`` of the same
-database) under a name; saving also makes the text the strategy's
-``custom_prompt``, so the next cycle uses it.
+Saved versions belong to the strategy (by id, in the history package's
+``prompt_versions``), not to its name. Saving records a version, then makes
+the text the strategy's ``custom_prompt``: a running strategy picks it up
+before its next cycle, and that cycle's record names the version.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from strategy_agent.decision.prompt_library import (
-    PromptLibrary,
-    SavedPrompt,
-    list_templates,
-    load_template,
+from strategy_agent.decision.prompt_choice import prompt_choice
+from strategy_agent.decision.prompt_library import list_templates, load_template, unified_diff
+from strategy_agent.errors import ConfigurationError
+from strategy_agent.factory import prompt_version_of
+from strategy_agent.trading_history.prompt_versions import (
+    PromptVersion,
+    list_prompt_versions,
+    save_prompt_version,
 )
 from strategy_agent.views.cycle_detail import CycleDetail, detail_from_compose, detail_from_report
 
@@ -32,9 +35,10 @@ class PromptState:
     strategy_id: str
     strategy_name: str
     text: str
-    source: str  # "custom", "template <id>" or "none"
+    source: str  # "custom", "template <id>", "default template <id>" or "none"
     uses_prompt: bool  # False for built-in rules: they read the market, not the prompt
     model: str
+    version: int | None = None  # the saved version equal to ``text``; None: never saved
 
 
 def template_choices() -> dict[str, str]:
@@ -47,15 +51,11 @@ def template_text(template_id: str) -> str:
 
 
 def prompt_state(store: SqliteStore, strategy_id: str) -> PromptState:
-    """The strategy's effective prompt text (custom, else its template, else empty)."""
+    """The strategy's effective prompt text (custom, else its template or an LLM's default)."""
     request = store.get_strategy(strategy_id).request
     trading = request.trading
-    if trading.custom_prompt and trading.custom_prompt.strip():
-        text, source = trading.custom_prompt.strip(), "custom"
-    elif trading.template_id:
-        text, source = load_template(trading.template_id), f"template {trading.template_id}"
-    else:
-        text, source = "", "none"
+    choice = prompt_choice(trading, uses_prompt=not request.llm.is_builtin)
+    text, source = choice.text, choice.source
     return PromptState(
         strategy_id=strategy_id,
         strategy_name=trading.strategy_name,
@@ -63,29 +63,44 @@ def prompt_state(store: SqliteStore, strategy_id: str) -> PromptState:
         source=source,
         uses_prompt=not request.llm.is_builtin,
         model=f"{request.llm.provider}/{request.llm.model_id}",
+        version=prompt_version_of(store, strategy_id, text) if text else None,
     )
 
 
 def save_prompt(
-    store: SqliteStore, strategy_id: str, name: str, text: str, now_ms: int | None = None
-) -> SavedPrompt:
-    """Save ``text`` as the next version of ``name`` and make it the strategy's prompt."""
+    store: SqliteStore, strategy_id: str, text: str, now_ms: int | None = None
+) -> PromptVersion:
+    """Save ``text`` as the strategy's next prompt version and make it the prompt in use.
+
+    The version is written first, so a running strategy that sees the new text
+    also finds its version. Unchanged text: the latest version, no new one.
+    """
     now = now_ms if now_ms is not None else int(time.time() * 1000)
-    saved = PromptLibrary(Path(store.path)).save(name, text, now)
+    saved = save_prompt_version(store, strategy_id, text, now)
     request = store.get_strategy(strategy_id).request
     trading = request.trading.model_copy(update={"custom_prompt": saved.text, "template_id": None})
     store.update_request(strategy_id, request.model_copy(update={"trading": trading}), now)
     return saved
 
 
-def prompt_versions(store: SqliteStore, name: str) -> list[SavedPrompt]:
-    """Saved versions of ``name``, newest first."""
-    return list(reversed(PromptLibrary(Path(store.path)).versions(name)))
+def prompt_versions(store: SqliteStore, strategy_id: str) -> list[PromptVersion]:
+    """The strategy's saved prompt versions, newest first."""
+    return list_prompt_versions(store, strategy_id)
 
 
-def version_diff(store: SqliteStore, name: str, version: int) -> str:
-    """Unified diff of ``version`` against the one before it."""
-    return PromptLibrary(Path(store.path)).diff(name, version)
+def version_diff(store: SqliteStore, strategy_id: str, version: int) -> str:
+    """Unified diff of ``version`` against the one before it (empty text before v1)."""
+    by_number = {v.version: v for v in list_prompt_versions(store, strategy_id)}
+    current = by_number.get(version)
+    if current is None:
+        raise ConfigurationError(f"this strategy has no saved prompt version {version}")
+    previous = by_number.get(version - 1)
+    return unified_diff(
+        previous.text if previous else "",
+        current.text,
+        f"v{previous.version}" if previous else "(nothing saved)",
+        f"v{current.version}",
+    )
 
 
 def run_cycle(runner: StrategyRunner, strategy_id: str, *, dry_run: bool) -> CycleDetail:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from strategy_agent.decision.prompt_library import PromptLibrary, load_template
+from strategy_agent.decision.prompt_library import load_template
+from strategy_agent.trading_history.prompt_versions import list_prompt_versions
 from strategy_agent.trading_history.store import SqliteStore
 from tests.app.helpers import Populated, open_page, texts
 
@@ -56,13 +57,41 @@ def test_save_prompt_makes_versions_with_a_diff(populated: Populated) -> None:
     app.text_area(key=editor).set_value("Buy BTC when RSI < 25.\nSell above 70.")
     app.button(key="lab_save").click().run()
     assert not app.exception
-    versions = PromptLibrary(populated.db).versions("Trend")
-    assert [v.version for v in versions] == [1, 2]
     with SqliteStore(populated.db) as store:
+        versions = list_prompt_versions(store, sid)
         trading = store.get_strategy(sid).request.trading
+    assert [v.version for v in versions] == [2, 1]
     assert trading.custom_prompt == "Buy BTC when RSI < 25.\nSell above 70."
+    assert "version 2" in texts(app)
     diff = next(c.value for c in app.code if c.language == "diff")
     assert "-Buy BTC when RSI < 30." in diff and "+Sell above 70." in diff
+
+
+def test_saved_versions_are_the_strategys_own_not_its_names(populated: Populated) -> None:
+    with SqliteStore(populated.db) as store:
+        twin = store.create_strategy(store.get_strategy(populated.trend_id).request, 5)
+        assert store.get_strategy(twin).name == "Trend"
+    app = _lab(populated, populated.trend_id)
+    app.text_area(key=f"lab_prompt_{populated.trend_id}").set_value("Only the trend's prompt.")
+    app.button(key="lab_save").click().run()
+    twin_page = _lab(populated, twin)
+    assert "No saved version" in texts(twin_page)
+    assert not [c for c in twin_page.code if c.language == "diff"]
+    with SqliteStore(populated.db) as store:
+        assert list_prompt_versions(store, twin) == []
+
+
+def test_a_cycle_after_saving_names_the_prompt_version_it_used(populated: Populated) -> None:
+    sid = populated.hold_id
+    app = _lab(populated, sid)
+    app.text_area(key=f"lab_prompt_{sid}").set_value("Hold BTC and ETH.")
+    app.button(key="lab_save").click().run()
+    app.button(key="lab_run").click().run()
+    assert not app.exception
+    assert "prompt **v1** `" in texts(app)
+    with SqliteStore(populated.db) as store:
+        (record,) = store.records(sid, kind="compose", limit=1)
+    assert record.payload["prompt_version"] == 1
 
 
 def test_use_template_fills_the_editor(populated: Populated) -> None:
