@@ -20,7 +20,8 @@ from strategy_agent.data.market_rules import (
 from strategy_agent.errors import ConfigurationError
 from strategy_agent.models import MarketRules
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "ccxt_markets"
+# ccxt's own offline market data (MIT, see the folder's README.md and LICENSE-ccxt.txt).
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ccxt_markets"
 
 
 def _markets(exchange: str) -> dict[str, dict]:
