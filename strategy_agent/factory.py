@@ -150,14 +150,15 @@ def prompt_version_of(store: SqliteStore, strategy_id: str, prompt_text: str) ->
 
 
 def prompt_text_for(request: UserRequest, policy: Policy) -> str:
-    """The strategy's prompt: custom text, else its template, else the rule's description."""
-    trading = request.trading
-    if trading.custom_prompt and trading.custom_prompt.strip():
-        return trading.custom_prompt.strip()
-    if trading.template_id:
-        from strategy_agent.decision.prompt_library import load_template
+    """The strategy's prompt: custom text, else its template (an LLM's default: ``prompt_choice``).
 
-        return load_template(trading.template_id)
+    A built-in rule with neither reads no prompt: its description is recorded instead.
+    """
+    from strategy_agent.decision.prompt_choice import prompt_choice
+
+    choice = prompt_choice(request.trading, uses_prompt=not request.llm.is_builtin)
+    if choice.text:
+        return choice.text
     doc = (type(policy).__doc__ or policy.name).strip()
     return f"Built-in rule {policy.name}: {doc}"
 
