@@ -10,8 +10,8 @@ import math
 from dataclasses import dataclass, field, replace
 
 from strategy_agent.data.interfaces import MarketRulesProvider
+from strategy_agent.data.market_rules import contract_size_of
 from strategy_agent.decision.guardrail_checks import is_open
-from strategy_agent.errors import ConfigurationError
 from strategy_agent.models import PortfolioView, Side
 
 
@@ -65,14 +65,6 @@ class TradingCosts:
         buy = (1 + self.slippage) * (1 + self.fee) - 1
         sell = 1 - (1 - self.slippage) * (1 - self.fee)
         return buy, sell
-
-
-def contract_size_of(rules: MarketRulesProvider, symbol: str) -> float:
-    """The symbol's contract size, 1 when the market rules do not know it."""
-    try:
-        return rules.rules_for(symbol).contract_size
-    except ConfigurationError:
-        return 1.0
 
 
 def book_from(
