@@ -157,6 +157,8 @@ class ModelConfig(Dto):
     excluded from every dump. ``fallback`` names the built-in policy used when
     the LLM fails or answers nonsense (``noop`` by default). ``cache`` turns the
     LLM response cache on or off (``None``: on for replays, off for live runs).
+    ``context_window`` is the model's window in tokens, for a model litellm does
+    not know (a local one): the prompt is trimmed to fit it.
     """
 
     provider: str = Field(default="builtin", min_length=1)
@@ -169,6 +171,7 @@ class ModelConfig(Dto):
     timeout_s: float = Field(default=60.0, gt=0)
     fallback: str = Field(default="noop", min_length=1)
     cache: bool | None = None
+    context_window: int | None = Field(default=None, gt=0)
 
     @field_validator("api_key_env")
     @classmethod

@@ -156,3 +156,118 @@ def test_unreachable_server_falls_back_and_says_why(db_path: Path) -> None:
     assert "api_base" in first.fallback_reason
     payload = compose_record(store, sid)
     assert payload["fallback_used"] is True and payload["retries"] == 3
+
+
+# --- replies as real models write them ------------------------------------------------------
+
+
+def held(rt: StrategyRuntime, symbol: str) -> float:
+    position = rt.ledger.positions.get(symbol)
+    return position.quantity if position is not None else 0.0
+
+
+def test_a_draft_inside_reasoning_is_not_executed(runtime: Any, fake_llm: FakeLlmServer) -> None:
+    rt, store = runtime
+    draft = plan(item("BTC/USDT", "buy", 0.066))
+    fake_llm.reply(
+        f"BTC looks strong, so: {draft}\nWait, RSI is overbought; do nothing.\n</think>\n\n"
+        + json.dumps({"items": [], "notes": "stay flat"})
+    )
+    report = rt.step()
+    assert report.ok and report.executions == []
+    assert held(rt, "BTC/USDT") == 0.0
+    payload = compose_record(store, rt.strategy_id)
+    assert payload["reasoning_dropped"] is True and "BTC looks strong" in payload["reasoning"]
+    assert payload["fallback_used"] is False and payload["repair_attempted"] is False
+
+
+def test_close_long_closes_the_position(runtime: Any, fake_llm: FakeLlmServer) -> None:
+    rt, store = runtime
+    fake_llm.reply(plan(item("ETH/USDT", "open_long", 0.2)))
+    assert rt.step().ok
+    assert held(rt, "ETH/USDT") == pytest.approx(0.2)
+    fake_llm.reply(json.dumps({"items": [{"Instrument": "ETHUSDT", "Action": "close_long"}]}))
+    report = rt.step()
+    assert report.ok and len(report.executions) == 1
+    assert held(rt, "ETH/USDT") == 0.0
+    (outcome,) = compose_record(store, rt.strategy_id)["outcomes"]
+    assert outcome["status"] == "accepted" and outcome["action"] == "flat"
+
+
+def test_a_plan_in_a_tool_call_trades(runtime: Any, fake_llm: FakeLlmServer) -> None:
+    rt, store = runtime
+    arguments = plan(item("ETH/USDT", "buy", 0.1))
+    fake_llm.tool_call(arguments)
+    report = rt.step()
+    assert report.ok and len(report.executions) == 1
+    assert held(rt, "ETH/USDT") == pytest.approx(0.1)
+    payload = compose_record(store, rt.strategy_id)
+    assert payload["raw_reply"] == arguments
+    assert payload["reply_source"] == "tool_call:submit_plan"
+    assert len(fake_llm.chat_requests) == 1
+
+
+def test_a_json_mode_refusal_trades_on_the_retry(runtime: Any, fake_llm: FakeLlmServer) -> None:
+    rt, store = runtime
+    fake_llm.json_mode_refusal()
+    fake_llm.reply(plan(item("ETH/USDT", "buy", 0.1)))
+    fake_llm.reply(plan(item("ETH/USDT", "noop", 0)))
+    report = rt.step()
+    assert report.ok and len(report.executions) == 1
+    assert held(rt, "ETH/USDT") == pytest.approx(0.1)
+    first, retry = fake_llm.chat_requests
+    assert "response_format" in first.body and "response_format" not in retry.body
+    assert compose_record(store, rt.strategy_id)["response_format"].startswith("instructions")
+    assert rt.step().ok  # the next cycle does not ask for JSON mode again
+    assert len(fake_llm.chat_requests) == 3
+    assert "response_format" not in fake_llm.chat_requests[2].body
+
+
+def test_a_billing_stop_halts_after_at_most_two_requests(
+    runtime: Any, fake_llm: FakeLlmServer
+) -> None:
+    rt, store = runtime
+    for _ in range(5):
+        fake_llm.insufficient_quota()
+    with pytest.raises(StrategyHalted, match="add credit"):
+        rt.step()
+    assert len(fake_llm.chat_requests) <= 2
+    (error,) = store.records(rt.strategy_id, kind="error", limit=1)
+    assert "add credit" in error.payload["error"]
+
+
+def test_a_reply_cut_off_by_max_tokens_is_repaired_never_half_executed(
+    runtime: Any, fake_llm: FakeLlmServer
+) -> None:
+    rt, store = runtime
+    cut = plan(item("BTC/USDT", "buy", 0.05))[:-1] + ', "more": "the trend is'
+    fake_llm.reply(cut, finish_reason="length")
+    fake_llm.reply(cut, finish_reason="length")
+    report = rt.step()
+    assert report.ok and report.executions == []
+    payload = compose_record(store, rt.strategy_id)
+    assert payload["fallback_used"] is True and payload["repair_attempted"] is True
+    assert "max_tokens" in payload["fallback_reason"]
+    assert payload["finish_reason"] == "length"
+
+
+def test_a_prompt_too_large_for_the_context_window_halts_with_the_sizes(
+    db_path: Path, fake_llm: FakeLlmServer
+) -> None:
+    store = SqliteStore(db_path)
+    request = UserRequest(
+        llm=ModelConfig(
+            provider="openai",
+            model_id="local-4k",
+            api_base=fake_llm.api_base,
+            cache=False,
+            context_window=700,
+            max_tokens=200,
+        ),
+        trading=TradingConfig(symbols=["BTC/USDT", "ETH/USDT"]),
+    )
+    sid = store.create_strategy(request, now_ms=0)
+    rt = open_runtime(store, sid)
+    with pytest.raises(StrategyHalted, match="context window is 700 tokens"):
+        rt.step()
+    assert fake_llm.chat_requests == []

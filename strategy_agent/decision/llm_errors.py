@@ -12,6 +12,7 @@ import contextlib
 import math
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from strategy_agent.errors import (
     AuthenticationError,
@@ -23,9 +24,22 @@ from strategy_agent.errors import (
 )
 from strategy_agent.secrets import redact
 
+# How servers word a refusal of structured output ("does not support Json Output",
+# "response_format is not supported", "json_schema not supported", "JSON mode"...).
 _RESPONSE_FORMAT_WORDS = re.compile(
-    r"response_format|json_schema|json_object|structured output", re.I
+    r"response[_ ]?format|json[_ ]?schema|json[_ ]?object|json[_ ]output|json[_ ]mode"
+    r"|structured[_ ]output|guided[_ ]json",
+    re.I,
 )
+_FORMAT_REFUSAL_STATUSES = (400, 415, 422, 501)
+# A billing stop, whatever the status (OpenAI answers it with a 429).
+_BILLING_WORDS = re.compile(
+    r"insufficient[_ ]quota|exceeded your current quota|credit balance is too low"
+    r"|insufficient[_ ](?:balance|credits?|funds)|payment[_ ]required|billing[_ ]hard[_ ]limit",
+    re.I,
+)
+# ...unless the provider says when to retry: then it is a rate limit worded as a quota.
+_RETRY_HINT_WORDS = re.compile(r"retry in|retrydelay|per minute|per second|rate[_ ]limit", re.I)
 _MAX_DETAIL_CHARS = 300
 
 
@@ -67,12 +81,39 @@ def _as_seconds(value: object) -> float | None:
     return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
+def error_text(error: BaseException) -> str:
+    """The message with the provider's error ``type`` and ``code`` (litellm keeps them in ``body``)."""
+    parts = [str(error)]
+    body = getattr(error, "body", None)
+    if isinstance(body, dict):
+        nested = body.get("error")
+        inner: dict[str, Any] = nested if isinstance(nested, dict) else body
+        parts += [str(inner[key]) for key in ("type", "code", "message") if inner.get(key)]
+    return " ".join(parts)
+
+
 def rejects_response_format(error: BaseException) -> bool:
-    """True when a 400-type answer complains about ``response_format`` (retry without it)."""
-    status = status_code_of(error)
-    if status not in (400, 422):
+    """True when a client-error answer refuses structured output (retry without it).
+
+    Matched by status (400, 415, 422, 501) and by wording, in any casing.
+    """
+    if status_code_of(error) not in _FORMAT_REFUSAL_STATUSES:
         return False
-    return bool(_RESPONSE_FORMAT_WORDS.search(str(error)))
+    return bool(_RESPONSE_FORMAT_WORDS.search(error_text(error)))
+
+
+def is_billing_stop(error: BaseException) -> bool:
+    """True when the provider refuses for want of credit (retrying cannot help).
+
+    OpenAI says so with a 429 (``insufficient_quota``, "exceeded your current
+    quota"); a 429 that also says when to retry is a rate limit instead.
+    """
+    text = error_text(error)
+    if not _BILLING_WORDS.search(text):
+        return False
+    return status_code_of(error) != 429 or not (
+        retry_after_seconds(error) is not None or _RETRY_HINT_WORDS.search(text)
+    )
 
 
 def is_retryable(error: StrategyAgentError) -> bool:
@@ -99,8 +140,11 @@ def translate_error(
     if isinstance(error, litellm.ContextWindowExceededError):
         return ConfigurationError(
             f"the prompt is too long for {model} ({detail}); trade fewer symbols, "
-            f"shorten the strategy prompt or pick a model with a larger context window"
+            f"shorten the strategy prompt or pick a model with a larger context window "
+            f"(for a local model, set context_window in [llm] to its window)"
         )
+    if status == 402 or is_billing_stop(error):
+        return billing_error(status, detail, model=model)
     if status == 429 or isinstance(error, litellm.RateLimitError):
         return RateLimitError(
             f"{model} is rate limited ({detail}); slow the decision interval or raise your quota",
@@ -122,6 +166,15 @@ def translate_error(
     return TemporaryError(f"{model} failed temporarily ({detail})")
 
 
+def billing_error(status: int | None, detail: str, *, model: str) -> AuthenticationError:
+    """The provider wants payment: stop (like a refused key), and say to add credit."""
+    shown = f"HTTP {status}: " if status is not None else ""
+    return AuthenticationError(
+        f"{model} needs payment ({shown}{detail}); add credit to the provider account "
+        f"(or raise its spending limit), then resume the strategy"
+    )
+
+
 def _client_error(
     status: int, detail: str, *, model: str, key_env: str | None
 ) -> StrategyAgentError:
@@ -130,10 +183,6 @@ def _client_error(
         return AuthenticationError(
             f"{model} refused the API key (HTTP 401: {detail}); check {where} "
             f"(a valid key for this provider, not expired or revoked)"
-        )
-    if status == 402:
-        return AuthenticationError(
-            f"{model} needs payment (HTTP 402: {detail}); add credit to the provider account"
         )
     if status == 403:
         return AuthenticationError(

@@ -1,11 +1,13 @@
 """The LLM as the strategy's policy, through litellm (any provider it supports).
 
 One ``propose`` = one chat call (plus at most one repair call when the reply has
-no usable JSON). litellm is imported only here, on the first call, with its
-cost map read locally, so the app starts fast and works offline. Retries live
-in one place (``_call_with_retries``): only temporary failures (timeouts,
-connection errors, 429 honouring ``retry-after``, 5xx), with exponential backoff
-and jitter; litellm's and the openai client's own retries are switched off.
+no usable JSON, or was cut off by ``max_tokens``). The call itself (litellm,
+structured output, retries, error translation) is ``llm_transport.LlmTransport``'s.
+
+The prompt is fitted to the model's context window first (``prompt_fit``). A
+reply stopped by a content filter or refused is not parsed (fallback); one cut off
+by ``max_tokens`` is not parsed either (repair round). Reasoning before the
+answer is dropped and kept, cut short, in the audit (``reasoning``).
 
 Every error raised carries ``error.audit`` (the same dict a decision would have),
 so the composer can record what happened before it falls back.
@@ -15,13 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import random
 import sqlite3
 import time
-import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -29,29 +28,35 @@ from typing import Any
 from pydantic import BaseModel, SecretStr
 
 from strategy_agent.decision.interfaces import Policy, PolicyDecision
-from strategy_agent.decision.llm_errors import (
-    is_retryable,
-    rejects_response_format,
-    translate_error,
+from strategy_agent.decision.llm_reply import Reply, ReplyStopped, stopped_reason
+from strategy_agent.decision.llm_transport import (
+    LlmTransport,
+    litellm_model,
+    load_litellm,
 )
-from strategy_agent.decision.plan_parser import ParsedPlan, parse_plan
+from strategy_agent.decision.plan_json import REASONING_END
+from strategy_agent.decision.plan_parser import MAX_REASONING_CHARS, ParsedPlan, parse_plan
 from strategy_agent.decision.prompt_context import render_context
-from strategy_agent.decision.system_prompt import PlanReply, build_system_prompt
+from strategy_agent.decision.prompt_fit import (
+    context_window,
+    fit_prompt,
+    observed_ratio,
+    reply_reserve,
+    scaled_counter,
+)
+from strategy_agent.decision.system_prompt import build_system_prompt
 from strategy_agent.errors import (
     ConfigurationError,
     InvalidPlanError,
-    RateLimitError,
     StrategyAgentError,
-    TemporaryError,
 )
 from strategy_agent.models import ComposeContext, ModelConfig, UserRequest
-from strategy_agent.secrets import key_env_name, needs_key, redact, resolve_api_key
+from strategy_agent.secrets import redact, resolve_api_key
 from strategy_agent.trading_history.response_cache import CachedReply, ResponseCache, messages_json
 
 logger = logging.getLogger(__name__)
 
 RAW_REPLY_MAX_CHARS = 4_000
-_NO_KEY_PLACEHOLDER = "no-key"  # the openai client insists on a key, even for a local server
 
 _REPAIR_REQUEST = (
     "Your reply could not be used: {error}\n"
@@ -59,35 +64,6 @@ _REPAIR_REQUEST = (
     '{{"items":[{{"instrument":"{symbol}","action":"noop","target_qty":0,"confidence":0.5,'
     '"rationale":"..."}}],"notes":"..."}}'
 )
-
-
-def load_litellm() -> ModuleType:
-    """Import litellm (3-4 s the first time) offline and quiet."""
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    with warnings.catch_warnings():  # litellm's own import-time warnings are not ours to fix
-        warnings.simplefilter("ignore")
-        import litellm
-
-    litellm.suppress_debug_info = True
-    # litellm builds pydantic schemas lazily on the first call, warning about
-    # its own TypedDicts; those warnings mean nothing to our users.
-    warnings.filterwarnings("ignore", message=".*ReadOnly.*", category=UserWarning)
-    return litellm
-
-
-def litellm_model(config: ModelConfig) -> str:
-    """litellm's model string: ``"openai/gpt-4o-mini"``, ``"anthropic/claude-..."``."""
-    return f"{config.provider}/{config.model_id}"
-
-
-@dataclass
-class _Reply:
-    text: str
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    cost_usd: float | None
-    finish_reason: str | None
-    cached: bool
 
 
 class LlmPolicy(Policy):
@@ -117,17 +93,22 @@ class LlmPolicy(Policy):
         self.config = config
         self.system_prompt = system_prompt
         self.cache = cache
-        self.max_retries = max_retries
-        self.backoff_base_s = backoff_base_s
-        self.max_backoff_s = max_backoff_s
-        self.max_retry_after_s = max_retry_after_s
         self.model = litellm_model(config)
         self.name = f"llm:{self.model}"
         self._api_key = api_key
-        self._sleep = sleep
-        self._jitter = jitter
-        self._response_format: Any = None
-        self._format_mode: str | None = None  # decided on the first call
+        self._sleep = sleep  # replaceable after construction (tests skip the waits)
+        self.transport = LlmTransport(
+            config,
+            api_key,
+            max_retries=max_retries,
+            backoff_base_s=backoff_base_s,
+            sleep=lambda seconds: self._sleep(seconds),
+            max_backoff_s=max_backoff_s,
+            max_retry_after_s=max_retry_after_s,
+            jitter=jitter,
+        )
+        self._window: int | bool | None = False  # False: not looked up yet
+        self._token_ratio = 1.0  # the server's prompt tokens / litellm's count
 
     # -- the policy --------------------------------------------------------------------
 
@@ -135,9 +116,10 @@ class LlmPolicy(Policy):
         """Ask the model, parse its plan (one repair round), and return it with the audit."""
         messages = self.messages_for(context)
         audit = self._new_audit(messages)
-        load_litellm()  # the first import takes seconds: not part of the model's latency
+        litellm = load_litellm()  # the first import takes seconds: not the model's latency
         started = time.perf_counter()
         try:
+            messages = self._fit(litellm, context, audit)
             parsed = self._plan(messages, context, audit)
         except StrategyAgentError as error:
             audit["latency_ms"] = _elapsed_ms(started)
@@ -158,14 +140,52 @@ class LlmPolicy(Policy):
             {"role": "user", "content": render_context(context)},
         ]
 
+    def _fit(
+        self, litellm: ModuleType, context: ComposeContext, audit: dict[str, Any]
+    ) -> list[dict[str, str]]:
+        """The cycle's messages, fitted to the context window when it is known."""
+        if self._window is False:
+            self._window = context_window(self.config, litellm, self.model)
+        window = self._window
+        if not isinstance(window, int) or isinstance(window, bool):
+            return audit["messages"]  # type: ignore[no-any-return]
+        reserve = reply_reserve(self.config, window)
+        fitted = fit_prompt(
+            context,
+            self.messages_for,
+            scaled_counter(litellm, self.model, self._token_ratio),
+            budget=window - reserve,
+            describe_limit=(
+                f"{self.model}'s context window is {window} tokens, {reserve} kept for the reply"
+            ),
+        )
+        audit["prompt_fit"] = fitted.audit(window, reserve, self._token_ratio)
+        audit["prompt_trimmed"] = fitted.series_points_dropped > 0
+        audit.update(self._prompt_fields(fitted.messages))
+        return fitted.messages
+
+    def _calibrate(self, reply: Reply, audit: dict[str, Any]) -> None:
+        """Learn how the server counts tokens against litellm's count (see ``prompt_fit``)."""
+        fit = audit.get("prompt_fit")
+        if reply.cached or not fit:
+            return
+        litellm_count = fit["prompt_tokens_estimate"] / fit["token_ratio"]
+        ratio = observed_ratio(reply.prompt_tokens, round(litellm_count))
+        if ratio is not None:
+            self._token_ratio = ratio
+
     def _plan(
         self, messages: list[dict[str, str]], context: ComposeContext, audit: dict[str, Any]
     ) -> ParsedPlan:
         symbols = _known_symbols(context)
+        positions = _positions(context)
         reply = self._complete(messages, audit)
+        self._calibrate(reply, audit)
         try:
-            return parse_plan(reply.text, context.ts, symbols)
+            return self._parse(reply, context.ts, symbols, positions, audit)
         except InvalidPlanError as first_error:
+            if isinstance(first_error, ReplyStopped) and not first_error.repairable:
+                raise
             audit["repair_attempted"] = True
             audit["repair_reason"] = self._redacted(str(first_error))
             audit["first_reply"] = audit["raw_reply"]
@@ -181,23 +201,47 @@ class LlmPolicy(Policy):
             ]
             repaired = self._complete(repair, audit)
             try:
-                return parse_plan(repaired.text, context.ts, symbols)
+                return self._parse(repaired, context.ts, symbols, positions, audit)
             except InvalidPlanError as second_error:
                 raise InvalidPlanError(
                     f"{self.model} gave no usable plan, even after one repair round "
                     f"(repair attempted): {second_error}"
                 ) from None
 
+    def _parse(
+        self,
+        reply: Reply,
+        ts: int,
+        symbols: list[str],
+        positions: dict[str, float],
+        audit: dict[str, Any],
+    ) -> ParsedPlan:
+        """The plan of one reply; a stopped reply is refused whole, reasoning is noted."""
+        stopped = stopped_reason(reply)
+        if stopped is not None:
+            raise stopped
+        parsed = parse_plan(reply.text, ts, symbols, positions)
+        reasoning = parsed.reasoning or reply.reasoning
+        if reasoning:
+            audit["reasoning_dropped"] = True
+            audit["reasoning"] = self._redacted(reasoning)[:MAX_REASONING_CHARS]
+        return parsed
+
     # -- one completion: cache, then provider ------------------------------------------
 
-    def _complete(self, messages: list[dict[str, str]], audit: dict[str, Any]) -> _Reply:
+    def _complete(self, messages: list[dict[str, str]], audit: dict[str, Any]) -> Reply:
         cached = self._cache_get(messages)
         if cached is not None:
-            reply = _Reply(
-                cached.text, cached.prompt_tokens, cached.completion_tokens, 0.0, None, True
+            reply = Reply(
+                cached.text,
+                cached.prompt_tokens,
+                cached.completion_tokens,
+                0.0,
+                None,
+                True,
+                source="cache",
             )
-        else:
-            reply = self._call_with_retries(messages, audit)
+        elif (reply := self.transport.call(messages, audit)) and stopped_reason(reply) is None:
             self._cache_put(
                 messages,
                 CachedReply(
@@ -225,7 +269,7 @@ class LlmPolicy(Policy):
         except sqlite3.Error as error:
             logger.warning("LLM response cache not written: %s", error)
 
-    def _account(self, reply: _Reply, audit: dict[str, Any]) -> None:
+    def _account(self, reply: Reply, audit: dict[str, Any]) -> None:
         """Add one completion's usage to the audit (cost stays null once any call's is unknown)."""
         first_call = audit["calls"] == 0
         audit["calls"] += 1
@@ -239,151 +283,22 @@ class LlmPolicy(Policy):
         else:
             audit["cost_usd"] = None
         audit["finish_reason"] = reply.finish_reason
-        audit["raw_reply"] = self._redacted(reply.text)[:RAW_REPLY_MAX_CHARS]
+        audit["reply_source"] = reply.source
+        audit["raw_reply"] = _kept_reply(self._redacted(reply.text))
 
     def ping(self) -> str:
         """One tiny call, no retries, no cache, no schema: the reply text (connection test).
 
         Raises the same translated errors as ``propose`` (refused key, unknown model...).
         """
-        litellm = load_litellm()
-        kwargs = self._request_kwargs([{"role": "user", "content": "Reply with the word OK."}])
-        kwargs["max_tokens"] = 16
-        try:
-            response = litellm.completion(**kwargs)
-        except Exception as raw:
-            raise self._translate(raw) from None
-        return self._reply_of(litellm, response).text
-
-    def _call_with_retries(self, messages: list[dict[str, str]], audit: dict[str, Any]) -> _Reply:
-        """The one place that retries: temporary failures only, backoff with jitter."""
-        attempt = 0
-        while True:
-            try:
-                return self._call_once(messages, audit)
-            except StrategyAgentError as error:
-                delay = self._retry_delay(error, attempt)
-                if delay is None:
-                    raise self._gave_up(error, attempt) from None
-                attempt += 1
-                audit["retries"] += 1
-                logger.warning(
-                    "%s: %s; retry %d/%d in %.2fs",
-                    self.model,
-                    self._redacted(str(error)),
-                    attempt,
-                    self.max_retries,
-                    delay,
-                )
-                self._sleep(delay)
-
-    def _retry_delay(self, error: StrategyAgentError, attempt: int) -> float | None:
-        if not is_retryable(error) or attempt >= self.max_retries:
-            return None
-        backoff = min(self.backoff_base_s * (2**attempt), self.max_backoff_s)
-        delay = backoff + self._jitter() * self.backoff_base_s
-        if isinstance(error, RateLimitError) and error.retry_after_s is not None:
-            if error.retry_after_s > self.max_retry_after_s:
-                return None  # the provider wants a long pause: give up this cycle
-            delay = max(delay, error.retry_after_s)
-        return delay
-
-    def _gave_up(self, error: StrategyAgentError, attempt: int) -> StrategyAgentError:
-        if not isinstance(error, TemporaryError) or attempt == 0:
-            return error
-        message = f"{error} (gave up after {attempt} retries)"
-        if isinstance(error, RateLimitError):
-            return RateLimitError(message, retry_after_s=error.retry_after_s)
-        return type(error)(message)
-
-    def _call_once(self, messages: list[dict[str, str]], audit: dict[str, Any]) -> _Reply:
-        litellm = load_litellm()
-        kwargs = self._request_kwargs(messages)
-        response_format = self._format(litellm)
-        if response_format is not None:
-            kwargs["response_format"] = response_format
-        audit["response_format"] = self._format_mode
-        try:
-            audit["http_requests"] += 1
-            response = litellm.completion(**kwargs)
-        except Exception as raw:
-            if "response_format" not in kwargs or not rejects_response_format(raw):
-                raise self._translate(raw) from None
-            # The server refused structured output: ask with instructions only, from now on.
-            self._response_format, self._format_mode = None, "instructions"
-            audit["response_format"] = "instructions (server refused response_format)"
-            kwargs.pop("response_format")
-            try:
-                audit["http_requests"] += 1
-                response = litellm.completion(**kwargs)
-            except Exception as raw_again:
-                raise self._translate(raw_again) from None
-        return self._reply_of(litellm, response)
-
-    def _request_kwargs(self, messages: list[dict[str, str]]) -> dict[str, Any]:
-        config = self.config
-        kwargs: dict[str, Any] = {
-            "model": self.model,
-            "messages": messages,
-            "timeout": config.timeout_s,
-            "num_retries": 0,
-            "max_retries": 0,
-            "drop_params": True,
-        }
-        if config.api_base:
-            kwargs["api_base"] = config.api_base
-        if self._api_key is not None:
-            kwargs["api_key"] = self._api_key.get_secret_value()
-        elif config.provider == "openai" and not needs_key(config):
-            kwargs["api_key"] = _NO_KEY_PLACEHOLDER
-        if config.temperature is not None:
-            kwargs["temperature"] = config.temperature
-        if config.max_tokens is not None:
-            kwargs["max_tokens"] = config.max_tokens
-        return kwargs
-
-    def _format(self, litellm: ModuleType) -> Any:
-        """``PlanReply`` (JSON schema) where supported, else JSON mode, else nothing."""
-        if self._format_mode is None:
-            self._response_format, self._format_mode = None, "instructions"
-            try:
-                if litellm.supports_response_schema(model=self.model):
-                    self._response_format, self._format_mode = PlanReply, "json_schema"
-                else:
-                    params = litellm.get_supported_openai_params(
-                        model=self.config.model_id, custom_llm_provider=self.config.provider
-                    )
-                    if params and "response_format" in params:
-                        self._response_format = {"type": "json_object"}
-                        self._format_mode = "json_object"
-            except Exception:  # an unknown provider: instructions alone will do
-                logger.debug("no structured-output support known for %s", self.model)
-        return self._response_format
-
-    def _reply_of(self, litellm: ModuleType, response: Any) -> _Reply:
-        choice = response.choices[0] if getattr(response, "choices", None) else None
-        message = getattr(choice, "message", None)
-        text = getattr(message, "content", None)
-        usage = getattr(response, "usage", None)
-        return _Reply(
-            text=text if isinstance(text, str) else "",
-            prompt_tokens=_int_or_none(getattr(usage, "prompt_tokens", None)),
-            completion_tokens=_int_or_none(getattr(usage, "completion_tokens", None)),
-            cost_usd=_cost(litellm, response),
-            finish_reason=getattr(choice, "finish_reason", None),
-            cached=False,
-        )
-
-    def _translate(self, raw: BaseException) -> StrategyAgentError:
-        return translate_error(
-            raw,
-            model=self.model,
-            key_env=key_env_name(self.config),
-            secrets=[self._api_key.get_secret_value()] if self._api_key else [],
-        )
+        return self.transport.ping()
 
     def _redacted(self, text: str) -> str:
         return redact(text, [self._api_key])
+
+    def _prompt_fields(self, messages: list[dict[str, str]]) -> dict[str, Any]:
+        digest = hashlib.sha256(messages_json(messages).encode("utf-8")).hexdigest()
+        return {"prompt_hash": digest, "messages": messages}
 
     def _new_audit(self, messages: list[dict[str, str]]) -> dict[str, Any]:
         return {
@@ -392,7 +307,7 @@ class LlmPolicy(Policy):
             "provider": self.config.provider,
             "model_id": self.config.model_id,
             "temperature": self.config.temperature,
-            "prompt_hash": hashlib.sha256(messages_json(messages).encode("utf-8")).hexdigest(),
+            **self._prompt_fields(messages),
             "prompt_tokens": None,
             "completion_tokens": None,
             "cost_usd": None,
@@ -407,8 +322,9 @@ class LlmPolicy(Policy):
             "repair_attempted": False,
             "repair_reason": None,
             "raw_reply": None,
+            "reply_source": None,
+            "reasoning_dropped": False,
             "plan": None,
-            "messages": messages,
         }
 
 
@@ -436,29 +352,26 @@ def build_llm_policy(
     return LlmPolicy(request.llm, build_system_prompt(constraints), key, cache=cache)
 
 
+def _kept_reply(text: str) -> str:
+    """The raw reply as stored: whole when short; else its head, or, when long reasoning
+    comes first, its tail (the answer is what a reader needs)."""
+    if len(text) <= RAW_REPLY_MAX_CHARS:
+        return text
+    ends = list(REASONING_END.finditer(text))
+    if not ends:
+        return text[:RAW_REPLY_MAX_CHARS]
+    marker = f"[{ends[-1].start()} characters of reasoning left out, see 'reasoning'] "
+    return marker + text[-(RAW_REPLY_MAX_CHARS - len(marker)) :]
+
+
+def _positions(context: ComposeContext) -> dict[str, float]:
+    return {symbol: p.quantity for symbol, p in context.portfolio.positions.items()}
+
+
 def _known_symbols(context: ComposeContext) -> list[str]:
     symbols = list((context.constraints or {}).get("symbols") or [])
     symbols += [f.instrument.symbol for f in context.features]
     return list(dict.fromkeys(s for s in symbols if isinstance(s, str)))
-
-
-def _cost(litellm: ModuleType, response: Any) -> float | None:
-    hidden = getattr(response, "_hidden_params", None) or {}
-    cost = hidden.get("response_cost") if isinstance(hidden, dict) else None
-    if cost is None:
-        try:
-            cost = litellm.completion_cost(completion_response=response)
-        except Exception:  # unknown model: litellm raises; the cost is simply unknown
-            return None
-    try:
-        value = float(cost)
-    except (TypeError, ValueError):
-        return None
-    return value if value >= 0 else None
-
-
-def _int_or_none(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _add(total: int | None, value: int | None) -> int | None:

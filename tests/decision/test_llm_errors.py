@@ -4,8 +4,11 @@ import httpx
 import pytest
 
 from strategy_agent.decision.llm_errors import (
+    error_text,
+    is_billing_stop,
     rejects_response_format,
     retry_after_seconds,
+    status_code_of,
     translate_error,
 )
 from strategy_agent.decision.llm_policy import load_litellm
@@ -103,3 +106,72 @@ def test_response_format_rejection_is_recognised() -> None:
 def test_long_details_are_cut() -> None:
     translated = _translate(litellm.BadRequestError("x" * 2_000, "m", "openai"))
     assert len(str(translated)) < 600
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [
+        (400, "deepseek-reasoner does not support Json Output."),
+        (400, "RESPONSE_FORMAT is not supported"),
+        (400, "json_schema response format not supported by this backend"),
+        (422, "Structured Output is unavailable"),
+        (501, "JSON mode not implemented"),
+    ],
+)
+def test_json_mode_refusals_in_any_wording_and_casing(status: int, message: str) -> None:
+    error = litellm.APIError(status, message, "openai", "m")
+    assert rejects_response_format(error)
+
+
+def test_a_format_word_with_another_status_is_not_a_refusal() -> None:
+    assert not rejects_response_format(litellm.APIError(401, "json output key", "openai", "m"))
+    assert not rejects_response_format(
+        litellm.BadRequestError("temperature must be <= 2", "m", "openai")
+    )
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        litellm.RateLimitError(
+            "You exceeded your current quota, please check your plan and billing details.",
+            "openai",
+            "m",
+            response=_response(429),
+        ),
+        litellm.RateLimitError("insufficient_quota", "openai", "m", response=_response(429)),
+        litellm.BadRequestError(
+            "Your credit balance is too low to access the Anthropic API.", "m", "anthropic"
+        ),
+        litellm.APIError(402, "Insufficient Balance", "deepseek", "m"),
+    ],
+    ids=["openai-quota", "quota-code", "anthropic-credit", "deepseek-402"],
+)
+def test_billing_stops_halt_with_add_credit_advice(error: BaseException) -> None:
+    assert is_billing_stop(error) or status_code_of(error) == 402
+    translated = _translate(error)
+    assert type(translated) is AuthenticationError
+    assert "add credit" in str(translated)
+
+
+def test_a_quota_429_that_says_when_to_retry_is_a_rate_limit() -> None:
+    per_minute = litellm.RateLimitError(
+        "You exceeded your current quota, please check your plan and billing details. "
+        "Quota exceeded for metric: generate_content requests per minute. Please retry in 41s.",
+        "gemini",
+        "m",
+        response=_response(429),
+    )
+    assert not is_billing_stop(per_minute)
+    assert isinstance(_translate(per_minute), RateLimitError)
+    with_header = litellm.RateLimitError(
+        "exceeded your current quota", "openai", "m", response=_response(429, {"retry-after": "5"})
+    )
+    assert isinstance(_translate(with_header), RateLimitError)
+
+
+def test_the_provider_error_code_counts_even_when_the_message_does_not_say() -> None:
+    error = litellm.RateLimitError("Request failed", "openai", "m", response=_response(429))
+    error.body = {"message": "Request failed", "type": "insufficient_quota", "code": None}
+    assert is_billing_stop(error)
+    assert "insufficient_quota" in error_text(error)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -13,6 +14,7 @@ from strategy_agent.decision.plan_parser import (
     parse_plan,
     to_finite_float,
 )
+from strategy_agent.decision.plan_vocabulary import ACCEPTED_WORDS
 from strategy_agent.errors import InvalidPlanError
 from strategy_agent.models import LlmDecisionItem
 
@@ -156,10 +158,66 @@ def test_wrong_types_reject_the_item_with_a_reason(item: dict, reason: str) -> N
     assert "expected an object" in parsed.rejected[1].reasons[0]
 
 
-def test_confidence_as_percentage_is_scaled() -> None:
-    reply = '{"items": [{"instrument": "BTC/USDT", "action": "buy", "target_qty": 1, "confidence": "75%"}, {"instrument": "ETH/USDT", "action": "buy", "target_qty": 1, "confidence": 60}]}'
-    confidences = [i.confidence for i in parse_plan(reply, TS, SYMBOLS).proposal.items]
-    assert confidences == [0.75, 0.6]
+def test_confidence_percent_string_is_read_but_a_number_above_one_is_refused() -> None:
+    reply = '{"items": [{"instrument": "BTC/USDT", "action": "buy", "target_qty": 1, "confidence": "75%"}, {"instrument": "ETH/USDT", "action": "buy", "target_qty": 1, "confidence": 60}, {"instrument": "SOL/USDT", "action": "buy", "target_qty": 1, "confidence": 7}]}'
+    parsed = parse_plan(reply, TS, SYMBOLS)
+    assert [i.confidence for i in parsed.proposal.items] == [0.75]
+    assert [r.symbol for r in parsed.rejected] == ["ETH/USDT", "SOL/USDT"]
+    assert all("outside 0..1" in r.reasons[0] for r in parsed.rejected)
+
+
+def test_a_reasoning_draft_is_never_the_plan() -> None:
+    draft = '{"items": [{"instrument": "BTC/USDT", "action": "buy", "target_qty": 0.066}]}'
+    for opening in ("", "<think>", "\n\n<think>\n"):
+        reply = f"{opening}I could buy: {draft}\nNo, do nothing.\n</think>\n\n" + '{"items": []}'
+        parsed = parse_plan(reply, TS, SYMBOLS)
+        assert parsed.proposal.items == [] and parsed.rejected == []
+        assert parsed.reasoning is not None and "I could buy" in parsed.reasoning
+
+
+def test_the_last_complete_plan_wins_and_prose_fragments_are_not_plans() -> None:
+    first = '{"items": [{"instrument": "BTC/USDT", "action": "buy", "target_qty": 1}]}'
+    last = '{"items": [{"instrument": "ETH/USDT", "action": "buy", "target_qty": 2}]}'
+    assert _items(f"Draft {first}. Final: {last}") == [("ETH/USDT", "buy", 2.0)]
+    assert _items(f"Open positions: [] RSI[14] is 28 {{see above}}. {first}") == [
+        ("BTC/USDT", "buy", 1.0)
+    ]
+    assert _items(f"{first} ... and positions are now [].") == [("BTC/USDT", "buy", 1.0)]
+    with pytest.raises(InvalidPlanError):
+        parse_plan("Open positions: [] so I would buy.", TS, SYMBOLS)
+
+
+def test_an_item_inside_a_cut_off_plan_is_not_taken_as_the_plan() -> None:
+    reply = (
+        '{"items": [{"instrument": "BTC/USDT", "action": "buy", "target_qty": 1}, '
+        '{"instrument": "ETH/USDT", "action": "sell", "target_'
+    )
+    with pytest.raises(InvalidPlanError, match="cut off"):
+        parse_plan(reply, TS, SYMBOLS)
+    complete = '{"items": [{"instrument": "SOL/USDT", "action": "buy", "target_qty": 3}]}'
+    with pytest.raises(InvalidPlanError, match="cut off"):
+        parse_plan(complete + "\nRevised: " + reply, TS, SYMBOLS)
+
+
+@pytest.mark.parametrize(
+    ("word", "held", "expected"),
+    [
+        ("long", 0.5, ("sell", 0.2)),  # a long of 0.2 when 0.5 is held: sell down to it
+        ("long", 0.2, ("noop", 0.0)),
+        ("short", 0.0, ("sell", -0.2)),
+        ("short", -0.5, ("buy", -0.2)),
+        ("close", -0.5, ("flat", 0.0)),
+        ("close_short", -0.5, ("flat", 0.0)),
+        ("close_long", 0.0, ("flat", 0.0)),
+        ("hold", 0.5, ("noop", 0.0)),
+    ],
+)
+def test_action_words_follow_the_quantity_rule(
+    word: str, held: float, expected: tuple[str, float]
+) -> None:
+    reply = json.dumps({"items": [{"symbol": "BTC/USDT", "action": word, "qty": 0.2}]})
+    plan = parse_plan(reply, TS, SYMBOLS, {"BTC/USDT": held}).proposal
+    assert [(i.action, i.target_qty) for i in plan.items] == [expected]
 
 
 def test_trailing_commas_are_tolerated() -> None:
@@ -218,10 +276,26 @@ def test_lone_surrogates_are_replaced_so_the_plan_can_be_stored() -> None:
 
 def test_to_finite_float() -> None:
     assert to_finite_float("1,000.5") == (1000.5, None)
+    assert to_finite_float("1,250,000") == (1_250_000.0, None)
+    for ambiguous in ("0,01", "2,5", "1,250", "1.250,5", "12,50.1"):
+        number, problem = to_finite_float(ambiguous)
+        assert number is None and problem is not None and "ambiguous" in problem
     assert to_finite_float(3) == (3.0, None)
     assert to_finite_float(True)[0] is None
     assert to_finite_float(10**400)[1] == "is too large to be finite"
     assert to_finite_float(float("nan"))[0] is None
+
+
+@given(st.integers(min_value=0, max_value=99_999), st.integers(min_value=1, max_value=999_999))
+def test_a_decimal_comma_is_never_read_as_another_number(whole: int, fraction: int) -> None:
+    number, problem = to_finite_float(f"{whole},{fraction}")
+    assert number is None and problem is not None
+
+
+@given(st.decimals(min_value=0, max_value=10**9, places=3, allow_nan=False))
+def test_thousands_separators_read_as_the_number_written(value: object) -> None:
+    text = f"{value:,.3f}"
+    assert to_finite_float(text) == (pytest.approx(float(str(value))), None)
 
 
 # --- property: arbitrary JSON-ish replies ----------------------------------------------------
@@ -232,16 +306,44 @@ _scalars = st.one_of(
     st.integers(min_value=-(10**30), max_value=10**30),
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=12),
-    st.sampled_from(["BTC/USDT", "buy", "sell", "flat", "noop", "NaN", "1e999", "-0.5", "75%"]),
+    st.sampled_from(
+        [
+            "BTC/USDT",
+            "BTC",
+            "btc-usdt",
+            "buy",
+            "sell",
+            "flat",
+            "noop",
+            "close_long",
+            "short",
+            "reduce",
+            "NaN",
+            "1e999",
+            "-0.5",
+            "75%",
+            "0,01",
+            "1,250.5",
+            "</think>",
+        ]
+    ),
 )
 _keys = st.sampled_from(
     [
         "items",
+        "Items",
         "decisions",
         "instrument",
+        "Instrument",
         "symbol",
+        "ticker",
         "action",
+        "Action",
+        "side",
+        "decision",
         "target_qty",
+        "TargetQty",
+        "quantity",
         "confidence",
         "rationale",
         "notes",
@@ -289,3 +391,9 @@ def test_parser_only_raises_invalid_plan_error_and_items_are_valid(reply: str) -
     for outcome in parsed.rejected:
         assert outcome.status == "rejected" and outcome.reasons
     parsed.proposal.model_dump_json()
+
+
+def test_the_readme_lists_every_accepted_action_word() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text("utf-8")
+    missing = [w for w in ACCEPTED_WORDS.split(", ") if f"`{w}`" not in readme]
+    assert missing == []

@@ -1,7 +1,11 @@
 """A scripted OpenAI-compatible chat server on 127.0.0.1, for tests and demos.
 
 Each test queues the replies it wants (status, body, headers, delay) and
-afterwards reads ``requests`` to see exactly what the client sent. litellm talks
+afterwards reads ``requests`` to see exactly what the client sent. Besides
+plain text it serves the shapes real providers produce: a plan as a tool call
+(``tool_call``), a separate reasoning field, a refusal, a reply cut off by
+``max_tokens`` (``reply(..., finish_reason="length")``), a JSON-mode refusal
+(``json_mode_refusal``) and OpenAI's billing stop (``insufficient_quota``). litellm talks
 to it over real HTTP with ``model="openai/<name>"`` and ``api_base=server.api_base``.
 When the queue is empty the server answers 500 with a message that says so,
 so a test that forgot a reply fails loudly instead of hanging; unless it was
@@ -53,8 +57,33 @@ def chat_completion(
     prompt_tokens: int = 120,
     completion_tokens: int = 40,
     finish_reason: str = "stop",
+    tool_calls: list[tuple[str, Any]] | None = None,
+    reasoning_content: str | None = None,
+    refusal: str | None = None,
 ) -> dict[str, Any]:
-    """A minimal, valid ``chat.completion`` body whose message is ``content``."""
+    """A minimal, valid ``chat.completion`` body whose message is ``content``.
+
+    ``tool_calls`` is ``[(function name, arguments)]`` (arguments as a JSON string,
+    or an object that is encoded); ``reasoning_content`` is DeepSeek's separate
+    reasoning field; ``refusal`` is OpenAI's structured-output refusal.
+    """
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    if tool_calls:
+        message["tool_calls"] = [
+            {
+                "id": f"call_{index}",
+                "type": "function",
+                "function": {
+                    "name": name,
+                    "arguments": args if isinstance(args, str) else json.dumps(args),
+                },
+            }
+            for index, (name, args) in enumerate(tool_calls)
+        ]
+    if reasoning_content is not None:
+        message["reasoning_content"] = reasoning_content
+    if refusal is not None:
+        message["refusal"] = refusal
     return {
         "id": "chatcmpl-fake",
         "object": "chat.completion",
@@ -63,7 +92,7 @@ def chat_completion(
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": content},
+                "message": message,
                 "finish_reason": finish_reason,
             }
         ],
@@ -75,9 +104,11 @@ def chat_completion(
     }
 
 
-def error_body(message: str, error_type: str = "invalid_request_error") -> dict[str, Any]:
+def error_body(
+    message: str, error_type: str = "invalid_request_error", code: str | None = None
+) -> dict[str, Any]:
     """An OpenAI-style error body."""
-    return {"error": {"message": message, "type": error_type, "param": None, "code": None}}
+    return {"error": {"message": message, "type": error_type, "param": None, "code": code}}
 
 
 AutoReply = Callable[[Any], str]
@@ -136,12 +167,42 @@ class FakeLlmServer:
         """Queue a successful completion whose assistant message is ``content``."""
         self.enqueue(200, chat_completion(content, **usage), delay_s=delay_s)
 
-    def error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+    def error(
+        self,
+        status: int,
+        message: str,
+        headers: dict[str, str] | None = None,
+        error_type: str | None = None,
+    ) -> None:
         """Queue an OpenAI-style error answer."""
-        error_type = {401: "authentication_error", 429: "rate_limit_error"}.get(
-            status, "server_error" if status >= 500 else "invalid_request_error"
+        if error_type is None:
+            error_type = {401: "authentication_error", 429: "rate_limit_error"}.get(
+                status, "server_error" if status >= 500 else "invalid_request_error"
+            )
+        self.enqueue(status, error_body(message, error_type, code=error_type), headers)
+
+    def tool_call(
+        self, arguments: Any, name: str = "submit_plan", content: str | None = None
+    ) -> None:
+        """Queue a reply whose plan is in a tool call's arguments (``content`` empty)."""
+        self.enqueue(
+            200,
+            chat_completion(content, tool_calls=[(name, arguments)], finish_reason="tool_calls"),
         )
-        self.enqueue(status, error_body(message, error_type), headers)
+
+    def json_mode_refusal(
+        self, message: str = "deepseek-reasoner does not support Json Output."
+    ) -> None:
+        """Queue DeepSeek-reasoner's answer to a request with ``response_format``."""
+        self.error(400, message)
+
+    def insufficient_quota(self) -> None:
+        """Queue OpenAI's billing stop: a 429 that no retry will fix."""
+        self.error(
+            429,
+            "You exceeded your current quota, please check your plan and billing details.",
+            error_type="insufficient_quota",
+        )
 
     def clear(self) -> None:
         """Forget queued replies and recorded requests (between hypothesis examples)."""
@@ -289,7 +350,10 @@ def main(argv: list[str] | None = None) -> int:
 
 @pytest.fixture
 def fake_llm() -> Iterator[FakeLlmServer]:
-    """A started fake LLM server, stopped after the test."""
+    """A started fake LLM server, stopped after the test (JSON-mode refusals forgotten)."""
+    from strategy_agent.decision.llm_transport import forget_format_refusals
+
+    forget_format_refusals()
     server = FakeLlmServer().start()
     try:
         yield server

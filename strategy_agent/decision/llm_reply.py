@@ -1,0 +1,149 @@
+"""Read one chat completion as litellm returns it: the text, or the plan of a tool call.
+
+Some OpenAI-compatible proxies deliver the plan as a tool (function) call with
+empty text; its arguments are then the reply (and what is stored as the raw
+reply). A reply stopped by a content filter, refused, or cut off by
+``max_tokens`` is never parsed, not even in part: ``stopped_reason`` says why,
+and the policy repairs (cut off) or falls back (filtered, refused).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from strategy_agent.errors import InvalidPlanError
+
+
+class ReplyStopped(InvalidPlanError):
+    """The provider stopped or refused the reply; ``repairable`` says if asking again may help."""
+
+    def __init__(self, message: str, repairable: bool) -> None:
+        super().__init__(message)
+        self.repairable = repairable
+
+
+@dataclass
+class Reply:
+    """One completion: the text to parse and what the provider said about it."""
+
+    text: str
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cost_usd: float | None
+    finish_reason: str | None
+    cached: bool
+    source: str = "content"  # or "tool_call:<name>"
+    reasoning: str | None = None  # a separate reasoning field (DeepSeek's reasoning_content)
+    refusal: str | None = None
+
+
+def reply_of(litellm: ModuleType, response: Any) -> Reply:
+    """The ``Reply`` of a litellm ``ModelResponse``."""
+    choice = response.choices[0] if getattr(response, "choices", None) else None
+    message = getattr(choice, "message", None)
+    content = getattr(message, "content", None)
+    text = content if isinstance(content, str) else ""
+    source = "content"
+    calls = _tool_calls(message)
+    if calls:
+        text, source = plan_text_of_tool_calls(calls), "tool_call:" + calls[-1][0]
+    usage = getattr(response, "usage", None)
+    reasoning = getattr(message, "reasoning_content", None)
+    refusal = getattr(message, "refusal", None)
+    return Reply(
+        text=text,
+        prompt_tokens=int_or_none(getattr(usage, "prompt_tokens", None)),
+        completion_tokens=int_or_none(getattr(usage, "completion_tokens", None)),
+        cost_usd=_cost(litellm, response),
+        finish_reason=_str_or_none(getattr(choice, "finish_reason", None)),
+        cached=False,
+        source=source,
+        reasoning=reasoning if isinstance(reasoning, str) and reasoning.strip() else None,
+        refusal=refusal if isinstance(refusal, str) and refusal.strip() else None,
+    )
+
+
+def _tool_calls(message: Any) -> list[tuple[str, Any]]:
+    """``[(function name, arguments)]`` of the message's tool calls (or legacy function_call)."""
+    calls: list[tuple[str, Any]] = []
+    for call in getattr(message, "tool_calls", None) or []:
+        function = getattr(call, "function", None)
+        if function is not None:
+            calls.append((str(getattr(function, "name", "") or "?"), function.arguments))
+    legacy = getattr(message, "function_call", None)
+    if not calls and legacy is not None:
+        calls.append((str(getattr(legacy, "name", "") or "?"), getattr(legacy, "arguments", None)))
+    return calls
+
+
+def plan_text_of_tool_calls(calls: list[tuple[str, Any]]) -> str:
+    """The reply text of tool calls: one call's arguments, or a list when each call is one item.
+
+    Arguments arrive as a JSON string (OpenAI) or already as an object (some proxies).
+    """
+    texts = [args if isinstance(args, str) else json.dumps(args) for _, args in calls]
+    if len(texts) == 1:
+        return texts[0]
+    decoded = []
+    for text in texts:
+        try:
+            decoded.append(json.loads(text))
+        except ValueError:
+            return texts[-1]
+    if all(isinstance(value, dict) and not _has_list(value) for value in decoded):
+        return json.dumps(decoded)  # one call per decision: together they are the plan
+    return texts[-1]
+
+
+def _has_list(value: dict[str, Any]) -> bool:
+    return any(isinstance(inner, list) for inner in value.values())
+
+
+def stopped_reason(reply: Reply) -> ReplyStopped | None:
+    """Why the reply must not be parsed (filtered, refused, cut off), or ``None``."""
+    if reply.refusal is not None:
+        return ReplyStopped(
+            f"the model refused to answer ({reply.refusal[:200]}); nothing of the reply is used",
+            repairable=False,
+        )
+    if reply.finish_reason == "content_filter":
+        return ReplyStopped(
+            'the provider\'s content filter stopped the reply (finish_reason "content_filter"); '
+            "nothing of the reply is used",
+            repairable=False,
+        )
+    if reply.finish_reason == "length":
+        return ReplyStopped(
+            'the reply was cut off by the max_tokens limit (finish_reason "length") and is '
+            "not used, not even in part; answer with a shorter JSON object, reasoning kept "
+            "short",
+            repairable=True,
+        )
+    return None
+
+
+def int_or_none(value: Any) -> int | None:
+    """``value`` when it is an ``int`` (not a bool), else ``None``."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _cost(litellm: ModuleType, response: Any) -> float | None:
+    hidden = getattr(response, "_hidden_params", None) or {}
+    cost = hidden.get("response_cost") if isinstance(hidden, dict) else None
+    if cost is None:
+        try:
+            cost = litellm.completion_cost(completion_response=response)
+        except Exception:  # unknown model: litellm raises; the cost is simply unknown
+            return None
+    try:
+        value = float(cost)
+    except (TypeError, ValueError):
+        return None
+    return value if value >= 0 else None
