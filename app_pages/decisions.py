@@ -100,7 +100,11 @@ def decisions() -> None:
         cid: f"#{row.Cycle} · {row.Time:%Y-%m-%d %H:%M} · {row.Actions}"
         for cid, row in zip(ids, result.rows.itertuples(), strict=True)
     }
-    chosen = st.selectbox("Open cycle", ids, format_func=labels.get, key="dec_open")
+    chosen = st.selectbox(
+        "Open cycle", ids, format_func=lambda cid: labels.get(cid, str(cid)), key="dec_open"
+    )
+    if chosen is None:
+        return
     with open_store() as store:
         detail = cycle_detail(store, strategy_id, chosen)
     if detail is not None:

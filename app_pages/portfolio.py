@@ -30,7 +30,16 @@ def portfolio() -> None:
     with open_store() as store:
         view = overview(store, strategy_id)
     status_badge(view.status, view.status_reason)
-    top = st.columns(3)
+    if view.blown_up:
+        st.error(
+            f"**Account blown.** Equity is {fmt.money(view.equity)} "
+            f"({fmt.pct(view.return_pct)} on the {fmt.money(view.initial_capital)} initial "
+            f"capital) with {fmt.money(view.gross_exposure)} of gross exposure still open: the "
+            "strategy has lost more than it had. Exposure as a share of equity is not defined "
+            "below zero equity; the gross figure is what is at risk.",
+            icon=":material/crisis_alert:",
+        )
+    top = st.columns(4)
     top[0].metric(
         "Equity (USDT)",
         fmt.number(view.equity),
@@ -39,9 +48,18 @@ def portfolio() -> None:
     )
     top[1].metric("Cash (USDT)", fmt.number(view.cash), border=True)
     top[2].metric(
+        "Gross exposure (USDT)",
+        fmt.number(view.gross_exposure),
+        help=f"Sum of the open positions' notional; net {fmt.signed_money(view.net_exposure)}",
+        border=True,
+    )
+    top[3].metric(
         "Exposure (% of equity)",
-        fmt.pct(view.exposure_pct, signed=False, digits=1),
-        help=f"Gross {fmt.money(view.gross_exposure)}, net {fmt.signed_money(view.net_exposure)}",
+        "n/a" if view.exposure_pct is None else fmt.pct(view.exposure_pct, signed=False, digits=1),
+        delta="equity ≤ 0" if view.exposure_pct is None else None,
+        delta_color="red",
+        delta_arrow="off",
+        help="Gross exposure divided by equity (undefined when equity is zero or negative)",
         border=True,
     )
     bottom = st.columns(3)
@@ -59,7 +77,15 @@ def portfolio() -> None:
         return
     with st.container(border=True):
         st.markdown("**Equity and drawdown**")
-        st.plotly_chart(equity_figure(view.equity_curve, view.initial_capital), key="equity")
+        if view.benchmark is not None:
+            st.caption(
+                "Dashed: the initial capital held in an equal-weight buy-and-hold of the "
+                "strategy's symbols from its first cycle."
+            )
+        st.plotly_chart(
+            equity_figure(view.equity_curve, view.initial_capital, benchmark=view.benchmark),
+            key="equity",
+        )
     with st.container(border=True):
         st.markdown("**Open positions**")
         if view.positions.empty:
@@ -88,7 +114,10 @@ def portfolio() -> None:
         with open_store() as store:
             chart = symbol_chart(store, strategy_id, symbol)
         if chart.candles.empty:
-            st.caption("No candle to show for this symbol yet.")
+            st.caption(
+                "No candle recorded for this symbol yet: each cycle records the candle it "
+                "traded on, so the chart fills as the strategy runs."
+            )
         else:
             st.plotly_chart(
                 candles_figure(symbol, chart.candles, chart.fills, chart.interval_ms),

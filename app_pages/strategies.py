@@ -10,6 +10,7 @@ from strategy_agent.views import format as fmt
 from strategy_agent.views.cycle_detail import detail_from_report
 from strategy_agent.views.strategies import (
     StrategyCard,
+    cycles_text,
     delete_strategy,
     duplicate_strategy,
     strategy_cards,
@@ -150,7 +151,7 @@ def _card(card: StrategyCard) -> None:
             status_badge(card.status, card.status_reason)
             st.caption(
                 f"{card.mode} · {card.model} · {card.exchange} {card.market_type} · "
-                f"{', '.join(card.symbols)} · {card.interval} · {card.cycles:,} cycles · "
+                f"{', '.join(card.symbols)} · {card.interval} · {cycles_text(card)} · "
                 f"{card.trades:,} trades"
             )
         with numbers:

@@ -3,8 +3,9 @@
     python bench/ui_pages.py [--strategies 20] [--cycles 10000] [--db PATH] [--runs 3]
 
 Seeds the database with bulk SQL (one transaction per strategy; the rows have
-the shapes the engine writes: four checkpoints per cycle, fills, closed trades,
-an equity point), then renders each page with ``AppTest`` and prints the first
+the shapes the engine writes: a cycles row and four checkpoints per cycle, the
+features one with the cycle's last closed candle per symbol, fills, closed
+trades, an equity point), then renders each page with ``AppTest`` and prints the first
 render (cold: no memoised query) and the best of ``--runs`` reruns on unchanged
 data. Every page should stay under 1 s.
 """
@@ -126,20 +127,35 @@ def _seed_strategy(
     prices = {"BTC/USDT": 60_000.0, "ETH/USDT": 3_000.0, "SOL/USDT": 150.0}
     equity = request.trading.initial_capital
     llm = not request.llm.is_builtin
-    records, fills, trades, points = [], [], [], []
+    records, fills, trades, points, rows = [], [], [], [], []
     for cycle in range(1, cycles + 1):
         ts = start + cycle * step
         cid = f"{sid}-{cycle:06d}"
+        opens = prices
         prices = {s: p * (1 + rng.gauss(0, 0.006)) for s, p in prices.items()}
         equity *= 1 + rng.gauss(0.00005, 0.002)
         compose = _compose_payload(cycle, rng, prices, llm)
+        candles = {
+            s: {
+                "ts": ts - step,
+                "open": opens[s],
+                "high": max(opens[s], p) * 1.002,
+                "low": min(opens[s], p) * 0.998,
+                "close": p,
+                "volume": rng.uniform(10, 100),
+            }
+            for s, p in prices.items()
+        }
+        rows.append((sid, cycle, cid, ts, 1))
         records += [
             (
                 ts,
                 sid,
                 "features",
                 cid,
-                json.dumps({"by_symbol": {s: {"close": p} for s, p in prices.items()}}),
+                json.dumps(
+                    {"by_symbol": {s: {"close": p} for s, p in prices.items()}, "candles": candles}
+                ),
                 None,
             ),
             (ts, sid, "compose", cid, compose, json.loads(compose).get("cost_usd")),
@@ -155,11 +171,16 @@ def _seed_strategy(
         if cycle % 20 == 0:
             pnl = rng.gauss(5, 30)
             trades.append(_trade(sid, cid, rng.choice(SYMBOLS), ts - 10 * step, ts, pnl))
+        exposure = equity * 0.3
         points.append(
-            (ts, sid, equity * 0.5, equity, 0.0, 0.0, cycle * 0.01, equity * 0.3, equity * 0.3)
+            (ts, sid, equity * 0.5, equity, 0.0, 0.0, cycle * 0.01, exposure, exposure, cycle)
         )
     with store.db.conn:
         conn = store.db.conn
+        conn.executemany(
+            "INSERT INTO cycles (strategy_id, cycle, compose_id, ts, ok) VALUES (?, ?, ?, ?, ?)",
+            rows,
+        )
         conn.executemany(
             "INSERT INTO history_records (ts, strategy_id, kind, reference_id, payload, cost_usd) "
             "VALUES (?, ?, ?, ?, ?, ?)",
@@ -179,12 +200,17 @@ def _seed_strategy(
         )
         conn.executemany(
             "INSERT INTO equity (ts, strategy_id, cash, equity, realized_pnl, unrealized_pnl, "
-            "fees_paid, gross_exposure, net_exposure) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "fees_paid, gross_exposure, net_exposure, cycle) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             points,
         )
 
 
 def _trade(sid: str, cid: str, symbol: str, entry: int, exit_: int, pnl: float) -> tuple:
+    """A closed long of 0.01 at 60,000 whose P&L before fees is ``pnl`` (fee 1.0)."""
+    quantity, entry_price, fees = 0.01, 60_000.0, 1.0
+    exit_price = entry_price + pnl / quantity
+    pnl_pct = (pnl - fees) / (quantity * entry_price) * 100.0  # net of fees, as the ledger does
     payload = {
         "trade_id": cid,
         "compose_id": cid,
@@ -196,19 +222,19 @@ def _trade(sid: str, cid: str, symbol: str, entry: int, exit_: int, pnl: float) 
         "instrument": {"symbol": symbol, "exchange_id": None, "quote_ccy": None},
         "side": "sell",
         "type": "long",
-        "quantity": 0.01,
-        "entry_price": 100.0,
-        "exit_price": 100.0 + pnl,
+        "quantity": quantity,
+        "entry_price": entry_price,
+        "exit_price": exit_price,
         "realized_pnl": pnl,
-        "realized_pnl_pct": pnl,
-        "fees": 1.0,
+        "realized_pnl_pct": pnl_pct,
+        "fees": fees,
         "holding_ms": exit_ - entry,
         "leverage": None,
         "note": None,
     }
     return (
-        sid, cid, symbol, "long", "sell", 0.01, entry, exit_, 100.0, 100.0 + pnl, pnl, pnl,
-        1.0, exit_ - entry, cid, f"{cid}:{symbol}", json.dumps(payload),
+        sid, cid, symbol, "long", "sell", quantity, entry, exit_, entry_price, exit_price, pnl,
+        pnl_pct, fees, exit_ - entry, cid, f"{cid}:{symbol}", json.dumps(payload),
     )  # fmt: skip
 
 

@@ -152,6 +152,8 @@ class DecisionCoordinator:
         self._prices = prices
         self._constraints = constraints
         self.cycles_done = cycles_done
+        # The last closed candle per symbol of the latest cycle, recorded for the pages.
+        self._last_candles: dict[str, dict[str, float]] = {}
 
     # -- public -------------------------------------------------------------------
 
@@ -246,6 +248,7 @@ class DecisionCoordinator:
         # A source may return the still-forming bar (ccxt's fetch_ohlcv does): its close
         # is not known yet, so features, prices and fills must not see it.
         candles = closed_candles(fetched, ts)
+        self._last_candles = _last_candles(candles)
         latest = _latest_closes(candles)
         if not latest:
             raise CycleFailed("data", StrategyAgentError("no closed candle yet for any symbol"))
@@ -312,7 +315,7 @@ class DecisionCoordinator:
             }
         )
         return [
-            rec("features", _features_payload(features)),
+            rec("features", _features_payload(features, self._last_candles)),
             rec("compose", compose_payload),
             rec(
                 "instructions",
@@ -384,11 +387,36 @@ def _latest_closes(candles: list[Candle]) -> dict[str, float]:
     return {symbol: close for symbol, (_, close) in latest.items()}
 
 
-def _features_payload(features: list[FeatureVector]) -> dict[str, Any]:
+def _features_payload(
+    features: list[FeatureVector], candles: dict[str, dict[str, float]]
+) -> dict[str, Any]:
+    """Indicator values per symbol, and the last closed candle per symbol (OHLCV, ``ts``
+    its open time) so the pages draw candles and buy-and-hold without a market."""
     return {
         "by_symbol": {
             fv.instrument.symbol: {k: round(v, 8) for k, v in fv.values.items()} for fv in features
+        },
+        "candles": candles,
+    }
+
+
+def _last_candles(candles: list[Candle]) -> dict[str, dict[str, float]]:
+    """The latest candle of each symbol as ``{ts, open, high, low, close, volume}``."""
+    latest: dict[str, Candle] = {}
+    for candle in candles:
+        symbol = candle.instrument.symbol
+        if symbol not in latest or candle.ts >= latest[symbol].ts:
+            latest[symbol] = candle
+    return {
+        symbol: {
+            "ts": c.ts,
+            "open": c.open,
+            "high": c.high,
+            "low": c.low,
+            "close": c.close,
+            "volume": c.volume,
         }
+        for symbol, c in latest.items()
     }
 
 

@@ -38,10 +38,66 @@ def total_return_pct(
     values = _as_array(equity, "equity")
     if values.size == 0:
         return None
-    base = float(values[0]) if initial is None else initial
-    if base <= 0:
+    return return_pct(float(values[-1]), float(values[0]) if initial is None else initial)
+
+
+def return_pct(equity: float, initial_capital: float) -> float | None:
+    """Return of ``equity`` over ``initial_capital`` (same currency), in percent.
+
+    ``-100`` when the money is gone, below ``-100`` when equity went negative
+    (the account lost more than its capital). ``None`` when the capital is not
+    positive or a value is not finite.
+    """
+    if not (math.isfinite(equity) and math.isfinite(initial_capital)) or initial_capital <= 0:
         return None
-    return (float(values[-1]) / base - 1.0) * 100.0
+    return (equity / initial_capital - 1.0) * 100.0
+
+
+def rebased_to_100(values: Sequence[float] | FloatArray, base: float) -> FloatArray:
+    """``values`` as an index starting at 100 for ``base``: ``values / base * 100``.
+
+    The curves of the Leaderboard (equity over the initial capital) and the
+    benchmark (prices over the buy price). ``base`` must be positive.
+    """
+    if not (math.isfinite(base) and base > 0):
+        raise ValueError(f"base of an index must be a positive number (got {base})")
+    return _as_array(values, "values") / base * 100.0
+
+
+def buy_and_hold_index(closes: Sequence[Sequence[float]] | FloatArray) -> FloatArray:
+    """Equal-weight buy-and-hold of several instruments, as an index starting at 100.
+
+    ``closes`` has one row per point in time (oldest first) and one column per
+    instrument; the first row is the buy price of each. Each instrument gets the
+    same money at the start, so the index is ``mean(closes[t] / closes[0]) * 100``.
+    """
+    array = np.asarray(closes, dtype=np.float64)
+    if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError("closes must be a table: one row per time, one column per instrument")
+    if not np.all(np.isfinite(array)) or np.any(array <= 0):
+        raise ValueError("closes must be positive finite prices")
+    return np.asarray((array / array[0]).mean(axis=1) * 100.0, dtype=np.float64)
+
+
+def exposure_pct(gross_exposure: float, equity: float) -> float | None:
+    """Gross exposure (sum of |notional|) in percent of equity; ``None`` when equity <= 0.
+
+    A book whose equity is zero or negative has no meaningful exposure ratio:
+    show the gross exposure in money instead.
+    """
+    if not (math.isfinite(gross_exposure) and math.isfinite(equity)) or equity <= 0:
+        return None
+    return gross_exposure / equity * 100.0
+
+
+def ruin_index(equity: Sequence[float] | FloatArray) -> int | None:
+    """Position of the first equity value at or below zero (the account blew up), else None.
+
+    From there on period returns are undefined, so Sharpe and Sortino are too.
+    """
+    values = _as_array(equity, "equity")
+    hits = np.flatnonzero(values <= 0)
+    return int(hits[0]) if hits.size else None
 
 
 def max_drawdown_pct(
@@ -53,17 +109,30 @@ def max_drawdown_pct(
     starting capital is a drawdown). ``None`` for an empty curve; points whose
     peak is not positive are ignored.
     """
+    drops = drawdown_pct(equity, initial)
+    if drops.size == 0 or np.all(np.isnan(drops)):
+        return None
+    return float(np.nanmax(drops))
+
+
+def drawdown_pct(equity: Sequence[float] | FloatArray, initial: float | None = None) -> FloatArray:
+    """Fall from the running peak at each point, in percent of that peak (>= 0).
+
+    ``initial``, when given, counts as a peak before the first point (a fall
+    below the starting capital is a drawdown); the result has one value per
+    point of ``equity``. Above 100 when equity went negative. NaN where the
+    running peak is not positive (no drawdown can be measured from it).
+    """
     values = _as_array(equity, "equity")
-    if initial is not None:
-        values = np.concatenate(([float(initial)], values))
     if values.size == 0:
-        return None
+        return np.empty(0)
     peaks = np.maximum.accumulate(values)
+    if initial is not None:
+        peaks = np.maximum(peaks, float(initial))
+    drops = np.full(values.size, np.nan)
     positive = peaks > 0
-    if not positive.any():
-        return None
-    drops = (peaks[positive] - values[positive]) / peaks[positive]
-    return float(drops.max()) * 100.0
+    drops[positive] = (peaks[positive] - values[positive]) / peaks[positive] * 100.0
+    return drops
 
 
 def period_returns(equity: Sequence[float] | FloatArray) -> FloatArray:

@@ -1,10 +1,14 @@
 """The "New strategy" form: three sections (model, exchange, trading) as one ``UserRequest``.
 
-Widgets are keyed ``form.<section>.<field>``; ``views.forms.build_request``
-validates the whole set when "Create strategy" is pressed (in a callback, so
-the errors are in place when the widgets render) and the page saves only a
-fully valid request. The "Test" buttons call ``strategy_agent.connectivity`` (one tiny model call;
-loading the exchange's markets, which then fill the symbol list).
+Widgets are keyed ``form.<section>.<field>`` and have no bounds of their own
+(a bounded ``st.number_input`` keeps its previous value when the typed one is
+out of range, so the form would save what nobody typed): every value reaches
+``views.forms.build_request``, which validates the whole set on each rerun.
+A field's message shows under it as soon as the field is changed to something
+invalid, every message shows once "Create strategy" was pressed, and a message
+goes as soon as its field is fixed. The page saves only a fully valid request,
+exactly as typed. The "Test" buttons call ``strategy_agent.connectivity`` (one
+tiny model call; loading the exchange's markets, which then fill the symbol list).
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ from strategy_agent.views.strategies import (
 )
 
 PREFIX = "form."
-ERRORS = "form_errors"
+SUBMITTED = "form_submitted"
+OPENED_WITH = "form_opened_with"
 OPEN = "form_open"
 FLASH = "flash"
 CHECKS = "form_checks"
@@ -49,9 +54,11 @@ def open_form(values: dict[str, Any] | None = None) -> None:
 def reset_form(values: dict[str, Any] | None = None) -> None:
     for key in [k for k in st.session_state if str(k).startswith(PREFIX)]:
         del st.session_state[key]
-    for name, value in (values or forms.default_values()).items():
+    opened_with = values or forms.default_values()
+    for name, value in opened_with.items():
         st.session_state[PREFIX + name] = value
-    st.session_state[ERRORS] = {}
+    st.session_state[OPENED_WITH] = dict(opened_with)
+    st.session_state[SUBMITTED] = False
     st.session_state[CHECKS] = {}
     st.session_state.pop(LOADED_SYMBOLS, None)
 
@@ -66,7 +73,7 @@ def _values() -> dict[str, Any]:
 
 def _submit() -> None:
     outcome = forms.build_request(_values())
-    st.session_state[ERRORS] = outcome.errors
+    st.session_state[SUBMITTED] = True
     if not outcome.ok or outcome.request is None:
         return
     with open_store() as store:
@@ -81,7 +88,27 @@ def _submit() -> None:
 
 def _close() -> None:
     st.session_state[OPEN] = False
-    st.session_state[ERRORS] = {}
+    st.session_state[SUBMITTED] = False
+
+
+def _current_errors() -> tuple[dict[str, str], bool]:
+    """The messages to show now, and whether Create was pressed since the form opened.
+
+    Validated again on every rerun, so a fixed field loses its message at once;
+    before Create is pressed only the fields changed since the form opened
+    speak up (an untouched form is not a wall of red).
+    """
+    errors = forms.build_request(_values()).errors
+    if st.session_state.get(SUBMITTED):
+        return errors, True
+    opened_with = st.session_state.get(OPENED_WITH, {})
+    changed = {
+        key: message
+        for key, message in errors.items()
+        if PREFIX + key in st.session_state
+        and st.session_state[PREFIX + key] != opened_with.get(key)
+    }
+    return changed, False
 
 
 def _label(labels: dict[str, str]) -> Callable[[Any], str]:
@@ -95,7 +122,7 @@ def _w(name: str) -> str:
 
 def render_form() -> None:
     """The form itself (call only while it is open)."""
-    errors: dict[str, str] = st.session_state.get(ERRORS, {})
+    errors, submitted = _current_errors()
     with st.container(border=True):
         st.subheader(":material/add_circle: New strategy")
         st.caption(
@@ -109,9 +136,10 @@ def render_form() -> None:
             _exchange_section(errors)
         with st.container(border=True):
             _trading_section(errors)
-        if errors:
+        if errors and submitted:
+            count = len(errors)
             st.error(
-                f"{len(errors)} field(s) need attention: see the messages above.",
+                f"Nothing was saved: {count} field(s) need attention (see the messages above).",
                 icon=":material/error:",
             )
             show_field_error(errors, "form")
@@ -165,7 +193,8 @@ def _model_section(errors: dict[str, str]) -> None:
     show_field_error(errors, "llm.api_base")
     if st.session_state.get(_w("llm.temperature")) is None:
         st.session_state[_w("llm.temperature")] = 0.2
-    st.number_input("Temperature", 0.0, 2.0, step=0.1, key=_w("llm.temperature"))
+    st.number_input("Temperature", step=0.1, key=_w("llm.temperature"))
+    show_field_error(errors, "llm.temperature")
     st.selectbox(
         "Fallback when the model fails",
         builtin_models(),
@@ -199,8 +228,12 @@ def _exchange_section(errors: dict[str, str]) -> None:
     )
     if mode == "paper":
         fee, slip = st.columns(2)
-        fee.number_input("Fee (bps)", 0.0, 1000.0, step=1.0, key=_w("exchange.fee_bps"))
-        slip.number_input("Slippage (bps)", 0.0, 1000.0, step=1.0, key=_w("exchange.slippage_bps"))
+        with fee:
+            st.number_input("Fee (bps)", step=1.0, key=_w("exchange.fee_bps"))
+            show_field_error(errors, "exchange.fee_bps")
+        with slip:
+            st.number_input("Slippage (bps)", step=1.0, key=_w("exchange.slippage_bps"))
+            show_field_error(errors, "exchange.slippage_bps")
     else:
         st.text_input(
             "Env var with the API key", key=_w("exchange.api_key_env"), placeholder="BINANCE_KEY"
@@ -225,9 +258,7 @@ def _trading_section(errors: dict[str, str]) -> None:
         st.text_input("Strategy name", key=_w("trading.strategy_name"))
         show_field_error(errors, "trading.strategy_name")
     with capital:
-        st.number_input(
-            "Initial capital (USDT)", 1.0, 1e9, step=1000.0, key=_w("trading.initial_capital")
-        )
+        st.number_input("Initial capital (USDT)", step=1000.0, key=_w("trading.initial_capital"))
         show_field_error(errors, "trading.initial_capital")
     interval.selectbox("Candle interval", list(INTERVAL_MS), key=_w("trading.interval"))
     exchange_id = st.session_state.get(_w("exchange.exchange_id"), "simulated")
@@ -248,43 +279,34 @@ def _trading_section(errors: dict[str, str]) -> None:
 def _limits(errors: dict[str, str]) -> None:
     cols = st.columns(4)
     with cols[0]:
-        st.number_input("Max leverage (x)", 1.0, 125.0, step=1.0, key=_w("trading.max_leverage"))
-        show_field_error(errors, "trading.max_leverage")
-        st.number_input("Max open positions", 1, 100, step=1, key=_w("trading.max_positions"))
+        _number("Max leverage (x)", "trading.max_leverage", 1.0, errors)
+        _number("Max open positions", "trading.max_positions", 1, errors)
     with cols[1]:
-        st.number_input(
-            "Per-instrument cap (% of equity)",
-            1.0,
-            12500.0,
-            step=5.0,
-            key=_w("trading.max_position_pct"),
-        )
-        st.number_input(
-            "Gross exposure cap (x equity)",
-            0.1,
-            125.0,
-            step=0.1,
-            key=_w("trading.max_gross_exposure"),
-        )
+        _number("Per-instrument cap (% of equity)", "trading.max_position_pct", 5.0, errors)
+        _number("Gross exposure cap (x equity)", "trading.max_gross_exposure", 0.1, errors)
     with cols[2]:
-        st.number_input(
-            "Net exposure cap (x equity)", 0.1, 125.0, step=0.1, key=_w("trading.max_net_exposure")
-        )
-        st.number_input(
-            "Cool-down after a loss (bars)", 0, 10_000, step=1, key=_w("trading.cooldown_bars")
-        )
+        _number("Net exposure cap (x equity)", "trading.max_net_exposure", 0.1, errors)
+        _number("Cool-down after a loss (bars)", "trading.cooldown_bars", 1, errors)
     with cols[3]:
         st.slider("Min confidence", 0.0, 1.0, step=0.05, key=_w("trading.min_confidence"))
         st.toggle("Allow shorting", key=_w("trading.allow_short"))
         show_field_error(errors, "trading.allow_short")
 
 
+def _number(label: str, name: str, step: float, errors: dict[str, str]) -> None:
+    """A number field without widget bounds (the form's validation says what is allowed)."""
+    st.number_input(label, step=step, key=_w(name))
+    show_field_error(errors, name)
+
+
 def _prompt(errors: dict[str, str]) -> None:
+    from strategy_agent.decision.prompt_choice import DEFAULT_TEMPLATE_ID
     from strategy_agent.views.prompt_lab import template_choices
 
     templates = template_choices()
     options = [forms.CUSTOM_PROMPT, *templates]
     labels = {forms.CUSTOM_PROMPT: "Custom prompt (write below)", **templates}
+    labels[DEFAULT_TEMPLATE_ID] = f"{templates[DEFAULT_TEMPLATE_ID]} (the default for an LLM)"
     if st.session_state.get(_w("trading.prompt_choice")) not in options:
         st.session_state[_w("trading.prompt_choice")] = forms.CUSTOM_PROMPT
     choice = st.selectbox(

@@ -12,6 +12,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from strategy_agent.trading_history import metrics
+
 UP = "#16a34a"
 DOWN = "#dc2626"
 ACCENT = "#2563eb"
@@ -46,8 +48,18 @@ def _style(fig: go.Figure, height: int) -> go.Figure:
     return fig
 
 
-def equity_figure(points: pd.DataFrame, initial_capital: float, ccy: str = "USDT") -> go.Figure:
-    """Equity over time with its drawdown below (``points``: ts, equity)."""
+def equity_figure(
+    points: pd.DataFrame,
+    initial_capital: float,
+    ccy: str = "USDT",
+    benchmark: pd.DataFrame | None = None,
+) -> go.Figure:
+    """Equity over time with its drawdown below (``points``: ts, equity).
+
+    The drawdown is ``metrics.drawdown_pct`` from the initial capital (shown
+    negative). ``benchmark`` (ts, value with start = 100, label) is drawn in
+    money: what the initial capital held in buy-and-hold would be worth.
+    """
     fig = make_subplots(
         rows=2,
         cols=1,
@@ -57,8 +69,7 @@ def equity_figure(points: pd.DataFrame, initial_capital: float, ccy: str = "USDT
     )
     times = _times(points["ts"])
     equity = points["equity"].astype(float)
-    peak = equity.cummax()
-    drawdown = (equity / peak - 1.0) * 100.0
+    drawdown = -metrics.drawdown_pct(equity.to_numpy(), initial_capital)
     fig.add_trace(
         go.Scatter(
             x=times,
@@ -71,6 +82,20 @@ def equity_figure(points: pd.DataFrame, initial_capital: float, ccy: str = "USDT
         row=1,
         col=1,
     )
+    if benchmark is not None and not benchmark.empty:
+        label = str(benchmark["label"].iloc[0]) if "label" in benchmark else "Buy and hold"
+        fig.add_trace(
+            go.Scatter(
+                x=_times(benchmark["ts"]),
+                y=benchmark["value"].astype(float) * initial_capital / 100.0,
+                mode="lines",
+                name=label,
+                line={"color": BENCHMARK, "width": 1.5, "dash": "dash"},
+                hovertemplate=f"%{{y:,.2f}} {ccy}<extra>{label}</extra>",
+            ),
+            row=1,
+            col=1,
+        )
     fig.add_hline(
         y=initial_capital,
         line={"color": BENCHMARK, "dash": "dot", "width": 1},
@@ -152,34 +177,43 @@ def candles_figure(
 
 
 def comparison_figure(
-    curves: Mapping[str, pd.DataFrame], benchmark: pd.DataFrame | None = None
+    curves: Mapping[str, pd.DataFrame], benchmarks: Mapping[str, pd.DataFrame] | None = None
 ) -> go.Figure:
-    """Equity curves normalised to 100 at their start, plus a buy-and-hold line.
+    """Equity curves normalised to 100 at their start, each with its buy-and-hold line.
 
-    ``curves``: label -> frame (ts, value); ``benchmark``: frame (ts, value, label).
+    ``curves``: label -> frame (ts, value); ``benchmarks``: the same labels ->
+    frame (ts, value, label), drawn dashed in the colour of its strategy and
+    toggled with it from the legend.
     """
     fig = go.Figure()
     for index, (label, frame) in enumerate(curves.items()):
+        color = _PALETTE[index % len(_PALETTE)]
         fig.add_trace(
             go.Scatter(
                 x=_times(frame["ts"]),
                 y=frame["value"],
                 mode="lines",
                 name=label,
-                line={"color": _PALETTE[index % len(_PALETTE)], "width": 2},
+                legendgroup=label,
+                line={"color": color, "width": 2},
                 hovertemplate="%{y:.2f}<extra>" + label + "</extra>",
             )
         )
-    if benchmark is not None and not benchmark.empty:
-        label = str(benchmark["label"].iloc[0]) if "label" in benchmark else "Buy and hold"
+        bench = (benchmarks or {}).get(label)
+        if bench is None or bench.empty:
+            continue
+        bench_label = str(bench["label"].iloc[0]) if "label" in bench else "Buy and hold"
         fig.add_trace(
             go.Scatter(
-                x=_times(benchmark["ts"]),
-                y=benchmark["value"],
+                x=_times(bench["ts"]),
+                y=bench["value"],
                 mode="lines",
-                name=label,
-                line={"color": BENCHMARK, "width": 2, "dash": "dash"},
-                hovertemplate="%{y:.2f}<extra>" + label + "</extra>",
+                name=bench_label,
+                legendgroup=label,
+                showlegend=False,
+                line={"color": color, "width": 1.5, "dash": "dash"},
+                opacity=0.7,
+                hovertemplate="%{y:.2f}<extra>" + bench_label + "</extra>",
             )
         )
     fig.add_hline(y=100, line={"color": "#d1d5db", "width": 1})

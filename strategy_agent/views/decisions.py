@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from strategy_agent.trading_history import page_queries
 from strategy_agent.views.cycle_detail import CycleDetail, detail_from_records
 
 if TYPE_CHECKING:
@@ -61,26 +61,11 @@ def timeline(
     rows = store.cycles_page(
         strategy_id, page_size, (page - 1) * page_size, symbol, action, rejected
     )
-    items = _plan_items(store, strategy_id, [r["compose_id"] for r in rows])
+    items = page_queries.plan_items(store, strategy_id, [r["compose_id"] for r in rows])
     frame = pd.DataFrame(
         [_row(r, items.get(r["compose_id"], [])) for r in rows], columns=TIMELINE_COLUMNS
     )
     return TimelinePage(rows=frame, total=total, page=page, pages=pages)
-
-
-def _plan_items(
-    store: SqliteStore, strategy_id: str, compose_ids: list[str]
-) -> dict[str, list[dict[str, Any]]]:
-    """The proposal items of the given cycles (one bounded query, for their rationales)."""
-    if not compose_ids:
-        return {}
-    marks = ", ".join("?" for _ in compose_ids)
-    rows = store.db.execute(
-        "SELECT reference_id, json_extract(payload, '$.proposal.items') FROM history_records "
-        f"WHERE strategy_id = ? AND kind = 'compose' AND reference_id IN ({marks})",
-        [strategy_id, *compose_ids],
-    ).fetchall()
-    return {str(cid): json.loads(items) if items else [] for cid, items in rows}
 
 
 def _row(row: dict[str, Any], items: list[dict[str, Any]]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from strategy_agent.trading_history import page_queries
 from strategy_agent.trading_history.digest import rebuild_digest
 from strategy_agent.trading_history.metrics import net_pnl
 
@@ -84,19 +85,10 @@ def closed_trades(
     store: SqliteStore, strategy_id: str, page: int = 1, page_size: int = 50
 ) -> TradesPage:
     """Closed round trips, newest exit first, one page at a time."""
-    total = int(
-        store.db.execute(
-            "SELECT COUNT(*) FROM trades WHERE strategy_id = ?", [strategy_id]
-        ).fetchone()[0]
-    )
+    total = page_queries.trade_count(store, strategy_id)
     pages = max(1, math.ceil(total / page_size))
     page = min(max(page, 1), pages)
-    rows = store.db.query(
-        "SELECT symbol, type, quantity, entry_ts, exit_ts, entry_price, exit_price, "
-        "realized_pnl, realized_pnl_pct, fees, holding_ms FROM trades WHERE strategy_id = ? "
-        "ORDER BY exit_ts DESC, id DESC LIMIT ? OFFSET ?",
-        [strategy_id, page_size, (page - 1) * page_size],
-    )
+    rows = page_queries.trades_page(store, strategy_id, page_size, (page - 1) * page_size)
     frame = pd.DataFrame(
         [
             {

@@ -3,8 +3,12 @@
 The page keeps one widget per field, keyed by the dotted names below
 (``"trading.symbols"``); ``build_request`` validates them all at once with the
 same pydantic models the engine uses and maps every error back to its field,
-so the page can show it next to the widget. Nothing is saved half-valid: the
-page saves only when ``FormOutcome.request`` is set.
+in words a trader uses ("Initial capital must be more than 0 USDT (you typed
+-5,000)."), so the page can show it next to the widget. Nothing is saved
+half-valid or different from what was typed: the page saves only when
+``FormOutcome.request`` is set, and its widgets have no bounds of their own
+(a bounded ``st.number_input`` silently keeps its previous value when the
+typed one is out of range).
 
 Units on the form are the ones people think in: the per-instrument cap is a
 percentage of equity (40 -> ``max_position_pct=0.4``); exposure caps are
@@ -18,6 +22,7 @@ from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
+from strategy_agent.decision.prompt_choice import template_in_use
 from strategy_agent.factory import unsupported
 from strategy_agent.models import UserRequest
 
@@ -81,7 +86,8 @@ def values_from_request(request: UserRequest) -> dict[str, Any]:
             values[f"{section}.{name}"] = value
     for key, factor in _SCALED.items():
         values[key] = round(values[key] / factor, 6)
-    values["trading.prompt_choice"] = request.trading.template_id or CUSTOM_PROMPT
+    uses_prompt = not request.llm.is_builtin  # an LLM without a prompt runs the default template
+    values["trading.prompt_choice"] = template_in_use(request.trading, uses_prompt) or CUSTOM_PROMPT
     values["llm.session_key"] = ""
     values["exchange.confirm_live"] = ""
     return values
@@ -136,7 +142,7 @@ def _errors_by_field(error: ValidationError, known: dict[str, str]) -> dict[str,
     for item in error.errors():
         key = _field_for(item["loc"], str(item["msg"]))
         if key not in known:
-            found.setdefault(key, _message(str(item["msg"])))
+            found.setdefault(key, _message(key, item))
     return found
 
 
@@ -190,5 +196,75 @@ def _field_for(loc: tuple[Any, ...], message: str) -> str:
     return ".".join(parts) or "form"
 
 
-def _message(raw: str) -> str:
-    return raw.removeprefix("Value error, ")
+# How the page names each field and the unit it shows it in (for messages).
+_FIELDS: dict[str, tuple[str, str]] = {
+    "llm.model_id": ("Model id", ""),
+    "llm.temperature": ("Temperature", ""),
+    "exchange.fee_bps": ("Fee", " bps"),
+    "exchange.slippage_bps": ("Slippage", " bps"),
+    "trading.strategy_name": ("Strategy name", ""),
+    "trading.initial_capital": ("Initial capital", " USDT"),
+    "trading.interval": ("Candle interval", ""),
+    "trading.lookback": ("Lookback", " candles"),
+    "trading.max_leverage": ("Max leverage", "x"),
+    "trading.max_positions": ("Max open positions", ""),
+    "trading.max_position_pct": ("Per-instrument cap", " % of equity"),
+    "trading.max_gross_exposure": ("Gross exposure cap", "x equity"),
+    "trading.max_net_exposure": ("Net exposure cap", "x equity"),
+    "trading.cooldown_bars": ("Cool-down", " bars"),
+    "trading.min_confidence": ("Min confidence", ""),
+}
+# Rules the models state in engine terms, said the way the form asks for them.
+_RULES: tuple[tuple[str, str], ...] = (
+    ("at least one non-empty symbol", "Pick at least one symbol to trade."),
+    ("symbols must not repeat", "List each symbol only once."),
+    (
+        "allow_short needs market_type",
+        "Spot is long only: turn shorting off, or pick market type margin or swap.",
+    ),
+    (
+        "max_leverage must be 1 on spot",
+        "Spot trades without leverage: set Max leverage to 1, or pick market type margin or swap.",
+    ),
+)
+_BOUNDS = {
+    "greater_than": ("gt", "must be more than"),
+    "greater_than_equal": ("ge", "must be at least"),
+    "less_than": ("lt", "must be less than"),
+    "less_than_equal": ("le", "can be at most"),
+}
+
+
+def _message(key: str, item: Any) -> str:
+    """One validation error of ``key`` in the form's words, with what was typed."""
+    kind, raw = str(item["type"]), str(item["msg"]).removeprefix("Value error, ")
+    label, unit = _FIELDS.get(key, (key.rpartition(".")[2].replace("_", " ").capitalize(), ""))
+    ctx = item.get("ctx") or {}
+    if kind in _BOUNDS:
+        name, words = _BOUNDS[kind]
+        typed = _form_amount(key, item.get("input"))
+        limit = _form_amount(key, ctx.get(name))
+        return f"{label} {words} {limit}{unit} (you typed {typed}{unit})."
+    if key == "trading.strategy_name" and kind == "string_too_short":
+        return "Give the strategy a name."
+    if kind == "string_too_short":
+        return f"{label} cannot be empty."
+    if kind == "string_too_long":
+        return f"{label} is too long: at most {ctx.get('max_length')} characters."
+    if kind.startswith(("float_", "int_", "finite_")) or kind == "missing":
+        whole = kind.startswith("int_")
+        return f"{label} must be a {'whole ' if whole else ''}number."
+    if kind == "literal_error":
+        return f"{label}: choose one of {ctx.get('expected')}."
+    for needle, message in _RULES:
+        if needle in raw:
+            return message
+    return raw[:1].upper() + raw[1:]
+
+
+def _form_amount(key: str, value: Any) -> str:
+    """A model value in the form's unit (percent fields back to percent), for a message."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return str(value)
+    amount = value / _SCALED[key] if key in _SCALED else float(value)
+    return f"{amount:,.0f}" if float(amount).is_integer() else f"{amount:,.10g}"

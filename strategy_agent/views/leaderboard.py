@@ -1,16 +1,18 @@
-"""Queries of the Leaderboard: every strategy's metrics side by side, curves and a benchmark.
+"""Queries of the Leaderboard: every strategy's metrics side by side, curves and benchmarks.
 
 Per strategy, with ``trading_history.metrics`` (the one owner of the
 definitions): return, Sharpe and Sortino over the equity curve, max drawdown
 from the initial capital, win rate and profit factor over closed trades' net
 P&L. The LLM cost is summed from the compose checkpoints. Curves are
-normalised to 100 at the initial capital; the benchmark is an equal-weight
-buy-and-hold of the strategies' symbols over the same period, priced from the
-simulated market's history.
+normalised to 100 at the initial capital; each strategy's benchmark is an
+equal-weight buy-and-hold of its own symbols over its own span, priced from the
+candles its cycles recorded (no market is rebuilt).
 
-Reads are per strategy and memoised by its data version (``views.memo``): a
-rerun on unchanged data reads almost nothing; a running strategy costs one
-read of its own equity column per refresh.
+One strategy never breaks the board: a blown-up account (equity at or below
+zero) shows its return and drawdown with Sharpe and Sortino "n/a", and a row
+whose figures cannot be computed at all shows "n/a" with the reason, while the
+others render. Reads go through ``trading_history.page_queries`` and are
+memoised by the data version (``views.memo``).
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ import numpy as np
 import pandas as pd
 
 from strategy_agent.models import UserRequest, interval_ms
-from strategy_agent.trading_history import metrics
+from strategy_agent.trading_history import metrics, page_queries
+from strategy_agent.views import format as fmt
 from strategy_agent.views import memo
-from strategy_agent.views.strategies import sampled_equity
 
 if TYPE_CHECKING:
     from strategy_agent.trading_history.store import SqliteStore, StrategyRow
@@ -34,11 +36,11 @@ MIN_RATIO_POINTS = 30  # Sharpe/Sortino on fewer points are noise, annualised
 BENCHMARK_POINTS = 400
 YEAR_MS = 365.25 * 86_400_000
 PROMPT_LABEL_CHARS = 48
+REASON_CHARS = 300
 
-LEADERBOARD_COLUMNS = [
-    "Strategy",
-    "Status",
+FIGURE_COLUMNS = [
     "Return (%)",
+    "Buy & hold (%)",
     "Sharpe",
     "Sortino",
     "Max drawdown (%)",
@@ -50,30 +52,49 @@ LEADERBOARD_COLUMNS = [
     "Cost per trade (USD)",
     "Equity (USDT)",
     "Cycles",
-    "Model",
-    "Prompt",
-    "id",
 ]
+LEADERBOARD_COLUMNS = ["Strategy", "Status", "Note", *FIGURE_COLUMNS, "Model", "Prompt", "id"]
+RISK_COLUMNS = ["Sharpe", "Sortino"]
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    """Figures of one row shown as "n/a", and why (a sentence for a caption or tooltip)."""
+
+    columns: list[str]
+    reason: str
 
 
 @dataclass
 class Leaderboard:
-    """The table, each strategy's normalised curve, and the buy-and-hold benchmark."""
+    """The table, each strategy's normalised curve and its own buy-and-hold benchmark.
+
+    ``curves`` and ``benchmarks`` share their keys (``"name (id)"``); frames
+    have ``ts`` (epoch ms) and ``value`` (start = 100), benchmarks a ``label``.
+    ``unavailable`` maps a strategy id to the figures its row cannot show.
+    """
 
     table: pd.DataFrame
     curves: dict[str, pd.DataFrame] = field(default_factory=dict)
-    benchmark: pd.DataFrame | None = None
+    benchmarks: dict[str, pd.DataFrame] = field(default_factory=dict)
+    unavailable: dict[str, Unavailable] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class CurveStats:
-    """What one strategy's full equity column says (computed once per new point)."""
+    """What one strategy's full equity column says (computed once per new point).
+
+    ``ruin_ts``/``ruin_equity``: when and at what value equity first reached
+    zero or below (the account blew up); ``None`` for a live account.
+    """
 
     equity: float | None
     fees_paid: float
     max_drawdown_pct: float | None
     sharpe: float | None
     sortino: float | None
+    ruin_ts: int | None = None
+    ruin_equity: float | None = None
 
 
 def leaderboard(store: SqliteStore) -> Leaderboard:
@@ -82,29 +103,58 @@ def leaderboard(store: SqliteStore) -> Leaderboard:
 
 
 def _build(store: SqliteStore) -> Leaderboard:
-    strategies = store.list_strategies()
-    if not strategies:
-        return Leaderboard(table=pd.DataFrame(columns=LEADERBOARD_COLUMNS))
-    requests = {row.id: row.request for row in strategies}
-    costs = llm_costs(store, requests)
+    board = Leaderboard(table=pd.DataFrame(columns=LEADERBOARD_COLUMNS))
     rows: list[dict[str, Any]] = []
-    curves: dict[str, pd.DataFrame] = {}
-    for strategy in strategies:
-        rows.append(_row(store, strategy, costs.get(strategy.id)))
-        points = sampled_equity(store, strategy.id, CURVE_POINTS)
-        if points:
-            ts = np.array([t for t, _ in points], dtype=np.int64)
-            equity = np.array([e for _, e in points], dtype=np.float64)
-            curves[f"{strategy.name} ({strategy.id})"] = normalised_curve(
-                strategy.request, ts, equity
-            )
+    for strategy_id, name, status in page_queries.strategy_choices(store):
+        try:
+            strategy = store.get_strategy(strategy_id)
+            rows.append(_strategy_row(store, strategy, board))
+        except Exception as error:  # one unreadable strategy never takes the board down
+            rows.append(_unreadable_row(strategy_id, name, status, error, board))
+    if not rows:
+        return board
     table = pd.DataFrame(rows, columns=LEADERBOARD_COLUMNS)
     table = table.sort_values("Return (%)", ascending=False, na_position="last")
-    return Leaderboard(
-        table=table.reset_index(drop=True),
-        curves=curves,
-        benchmark=benchmark(store, list(requests.values()), curves),
-    )
+    board.table = table.reset_index(drop=True)
+    return board
+
+
+def _strategy_row(store: SqliteStore, strategy: StrategyRow, board: Leaderboard) -> dict[str, Any]:
+    """The strategy's row; its curve and benchmark go into ``board``."""
+    row = _row(store, strategy, _llm_cost(store, strategy.request, strategy.id))
+    label = f"{strategy.name} ({strategy.id})"
+    points = page_queries.sampled_equity(store, strategy.id, CURVE_POINTS)
+    if points:
+        ts = np.array([t for t, _ in points], dtype=np.int64)
+        equity = np.array([e for _, e in points], dtype=np.float64)
+        board.curves[label] = normalised_curve(strategy.request, ts, equity)
+    bench = benchmark(store, strategy)
+    if bench is not None:
+        board.benchmarks[label] = bench
+        row["Buy & hold (%)"] = metrics.total_return_pct(bench["value"].to_numpy())
+    stats = curve_stats(store, strategy.id, strategy.request.trading.initial_capital)
+    if stats.ruin_ts is not None:
+        row["Note"] = f"Account blown: equity {fmt.money(stats.equity)}"
+        board.unavailable[strategy.id] = Unavailable(
+            RISK_COLUMNS,
+            f"{' and '.join(RISK_COLUMNS)} n/a: the account is blown (equity reached "
+            f"{fmt.money(stats.ruin_equity)} on {fmt.ts(stats.ruin_ts)}, now "
+            f"{fmt.money(stats.equity)}), and returns after equity falls to 0 or below "
+            f"are undefined.",
+        )
+    return row
+
+
+def _unreadable_row(
+    strategy_id: str, name: str, status: str, error: Exception, board: Leaderboard
+) -> dict[str, Any]:
+    reason = " ".join(str(error).split()) or type(error).__name__
+    if len(reason) > REASON_CHARS:
+        reason = reason[: REASON_CHARS - 1] + "…"
+    board.unavailable[strategy_id] = Unavailable(FIGURE_COLUMNS, f"figures n/a: {reason}")
+    row: dict[str, Any] = dict.fromkeys(LEADERBOARD_COLUMNS)
+    row.update({"Strategy": name, "Status": status, "Note": "Could not be read", "id": strategy_id})
+    return row
 
 
 def _row(store: SqliteStore, strategy: StrategyRow, cost: float | None) -> dict[str, Any]:
@@ -118,7 +168,9 @@ def _row(store: SqliteStore, strategy: StrategyRow, cost: float | None) -> dict[
     return {
         "Strategy": strategy.name,
         "Status": strategy.status,
-        "Return (%)": (equity / capital - 1.0) * 100.0,
+        "Note": None,
+        "Return (%)": metrics.return_pct(equity, capital),
+        "Buy & hold (%)": None,
         "Sharpe": stats.sharpe,
         "Sortino": stats.sortino,
         "Max drawdown (%)": stats.max_drawdown_pct,
@@ -143,19 +195,27 @@ def curve_stats(store: SqliteStore, strategy_id: str, initial_capital: float) ->
 
 
 def _curve_stats(store: SqliteStore, strategy_id: str, initial_capital: float) -> CurveStats:
-    rows = store.db.execute(
-        "SELECT ts, equity, fees_paid FROM equity WHERE strategy_id = ? ORDER BY ts, id",
-        [strategy_id],
-    ).fetchall()
-    if not rows:
+    column = page_queries.equity_column(store, strategy_id)
+    if column.equity.size == 0:
         return CurveStats(None, 0.0, None, None, None)
-    ts = np.array([r[0] for r in rows], dtype=np.int64)
-    equity = np.array([r[1] for r in rows], dtype=np.float64)
-    per_year = _periods_per_year(ts)
+    equity = column.equity
+    drawdown = metrics.max_drawdown_pct(equity, initial_capital)
+    ruin = metrics.ruin_index(equity)
+    if ruin is not None:  # returns after a zero or negative equity are undefined
+        return CurveStats(
+            float(equity[-1]),
+            column.fees_paid,
+            drawdown,
+            None,
+            None,
+            ruin_ts=int(column.ts[ruin]),
+            ruin_equity=float(equity[ruin]),
+        )
+    per_year = _periods_per_year(column.ts)
     return CurveStats(
         equity=float(equity[-1]),
-        fees_paid=float(rows[-1][2]),
-        max_drawdown_pct=metrics.max_drawdown_pct(equity, initial_capital),
+        fees_paid=column.fees_paid,
+        max_drawdown_pct=drawdown,
         sharpe=metrics.sharpe_ratio(equity, per_year) if per_year else None,
         sortino=metrics.sortino_ratio(equity, per_year) if per_year else None,
     )
@@ -165,8 +225,9 @@ def normalised_curve(request: UserRequest, ts: np.ndarray, equity: np.ndarray) -
     """Equity as a percentage of the initial capital, starting at 100 one candle before
     the first cycle (the moment the strategy started with its capital)."""
     start = int(ts[0]) - interval_ms(request.trading.interval)
-    values = equity / request.trading.initial_capital * 100.0
-    return pd.DataFrame({"ts": np.r_[start, ts], "value": np.r_[100.0, values]})
+    capital = request.trading.initial_capital
+    values = metrics.rebased_to_100(np.r_[capital, equity], capital)
+    return pd.DataFrame({"ts": np.r_[start, ts], "value": values})
 
 
 def _periods_per_year(ts: np.ndarray) -> float | None:
@@ -180,24 +241,22 @@ def _periods_per_year(ts: np.ndarray) -> float | None:
 
 
 def trade_net_pnls(store: SqliteStore, strategy_id: str) -> list[float]:
-    """Net P&L (after fees) of each closed trade: one numeric column, read in SQL."""
-    rows = store.db.execute(
-        "SELECT COALESCE(realized_pnl, 0) - fees FROM trades WHERE strategy_id = ?",
-        [strategy_id],
-    ).fetchall()
-    return [float(r[0]) for r in rows]
+    """Net P&L (after fees, ``metrics.net_pnl``) of each closed trade, in the order closed."""
+    return [
+        metrics.net_pnl(pnl, fees) for pnl, fees in page_queries.trade_results(store, strategy_id)
+    ]
 
 
 def llm_costs(store: SqliteStore, requests: dict[str, UserRequest]) -> dict[str, float]:
     """Total LLM cost in USD per strategy that uses an LLM and has a known cost."""
-    costs: dict[str, float] = {}
-    for sid, request in requests.items():
-        if request.llm.is_builtin:
-            continue  # built-in rules never cost anything
-        total = store.llm_cost(sid)
-        if total is not None:
-            costs[sid] = total
-    return costs
+    costs = {sid: _llm_cost(store, request, sid) for sid, request in requests.items()}
+    return {sid: cost for sid, cost in costs.items() if cost is not None}
+
+
+def _llm_cost(store: SqliteStore, request: UserRequest, strategy_id: str) -> float | None:
+    if request.llm.is_builtin:
+        return None  # built-in rules never cost anything
+    return store.llm_cost(strategy_id)
 
 
 def prompt_label(request: UserRequest) -> str:
@@ -211,58 +270,29 @@ def prompt_label(request: UserRequest) -> str:
     return "built-in rule" if request.llm.is_builtin else "(no prompt)"
 
 
-def benchmark(
-    store: SqliteStore, requests: list[UserRequest], curves: dict[str, pd.DataFrame]
-) -> pd.DataFrame | None:
-    """Equal-weight buy-and-hold of every symbol traded, over the curves' whole period.
+def benchmark(store: SqliteStore, strategy: StrategyRow) -> pd.DataFrame | None:
+    """Equal-weight buy-and-hold of the strategy's symbols over its own cycles (start = 100).
 
-    Priced on the first strategy's market (seed and interval); the value at a
-    time ``t`` uses the close of the last candle closed at ``t``, as the
-    strategies themselves see prices. ``None`` without a curve or market history.
+    Bought at the close its first cycle saw, valued at the close each later
+    cycle saw (the recorded candles, so exactly the prices the strategy
+    traded on). ``None`` before two cycles recorded candles. Memoised per new
+    equity point.
     """
-    if not curves or not requests:
+    key = ("benchmark", *memo.strategy_version(store, strategy.id))
+    return memo.remember(key, lambda: _benchmark(store, strategy))
+
+
+def _benchmark(store: SqliteStore, strategy: StrategyRow) -> pd.DataFrame | None:
+    symbols = list(strategy.request.trading.symbols)
+    sampled = page_queries.sampled_closes(store, strategy.id, symbols, BENCHMARK_POINTS)
+    if len(sampled) < 2:
         return None
-    start = min(int(frame["ts"].iloc[0]) for frame in curves.values())
-    end = max(int(frame["ts"].iloc[-1]) for frame in curves.values())
-    symbols = list(dict.fromkeys(s for r in requests for s in r.trading.symbols))
-    closes = _closes(requests[0], symbols, start, end)
-    if closes is None or closes.empty:
-        return None
-    normalised = closes.div(closes.iloc[0]).mean(axis=1) * 100.0
+    index = metrics.buy_and_hold_index([closes for _, closes in sampled])
     short = ", ".join(s.split("/")[0] for s in symbols)
     return pd.DataFrame(
         {
-            "ts": normalised.index.to_numpy(dtype=np.int64),
-            "value": normalised.to_numpy(),
-            "label": f"Buy & hold (equal weight {short})",
+            "ts": np.array([ts for ts, _ in sampled], dtype=np.int64),
+            "value": index,
+            "label": f"Buy & hold {short} ({strategy.name})",
         }
     )
-
-
-def _closes(request: UserRequest, symbols: list[str], start: int, end: int) -> pd.DataFrame | None:
-    """Closes per symbol (columns) indexed by the time they were known (close time)."""
-    from strategy_agent.clock import ManualClock
-    from strategy_agent.factory import build_market
-
-    interval = request.trading.interval
-    step = interval_ms(interval)
-    try:
-        source, _ = build_market(request, ManualClock(end))
-    except Exception:  # a market we cannot price offline: no benchmark
-        return None
-    history = getattr(source, "history", None)
-    origin = getattr(source, "origin_ms", None)
-    if history is None or origin is None:
-        return None
-    first = max((start - origin) // step - 1, 0)
-    last = max((end - origin) // step - 1, first)
-    stride = max(1, (last - first) // BENCHMARK_POINTS)
-    columns = {}
-    for symbol in symbols:
-        frame = history(symbol, interval, first, last + 1)
-        if frame.empty:
-            return None
-        picks = np.unique(np.r_[0 : len(frame) : stride, len(frame) - 1])
-        frame = frame.iloc[picks]
-        columns[symbol] = pd.Series(frame["close"].to_numpy(), index=frame["ts"].to_numpy() + step)
-    return pd.DataFrame(columns).dropna()

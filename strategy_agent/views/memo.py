@@ -14,6 +14,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from strategy_agent.trading_history import page_queries
+
 if TYPE_CHECKING:
     from strategy_agent.trading_history.store import SqliteStore
 
@@ -57,17 +59,9 @@ def clear() -> None:
 
 def data_version(store: SqliteStore) -> tuple[Any, ...]:
     """Changes whenever any strategy, checkpoint or equity point is written or deleted."""
-    row = store.db.execute(
-        "SELECT (SELECT MAX(id) FROM equity), (SELECT MAX(id) FROM history_records), "
-        "(SELECT MAX(updated_ts) FROM strategies), "
-        "(SELECT COUNT(*) FROM strategies), (SELECT group_concat(id) FROM strategies)"
-    ).fetchone()
-    return (store.path, *row)
+    return page_queries.data_version(store)
 
 
 def strategy_version(store: SqliteStore, strategy_id: str) -> tuple[Any, ...]:
     """Changes whenever the strategy gets a new equity point (index lookups only)."""
-    row = store.db.execute(
-        "SELECT MAX(ts), COUNT(*) FROM equity WHERE strategy_id = ?", [strategy_id]
-    ).fetchone()
-    return (store.path, strategy_id, *row)
+    return page_queries.strategy_version(store, strategy_id)

@@ -1,9 +1,10 @@
 """Queries of the Portfolio page: metrics, equity curve, positions and candles with fills.
 
 Positions come from the ledger (the one owner of positions), rebuilt from the
-strategy's fills and marked at the prices of its last cycle. Candles come from
-the strategy's market (the simulated one for now) through its bulk ``history``
-reader; fills shown on a chart are read for the charted window only.
+strategy's fills and marked at the prices of its last cycle. Candles are the
+ones its cycles recorded (``trading_history.page_queries.recorded_candles``):
+the page never rebuilds a market. Fills shown on a chart are read for the
+charted window only. Return and exposure come from ``trading_history.metrics``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from strategy_agent.models import UserRequest, interval_ms
+from strategy_agent.trading_history import metrics, page_queries
+from strategy_agent.views.leaderboard import benchmark
 
 if TYPE_CHECKING:
     from strategy_agent.trading_history.store import SqliteStore
@@ -39,18 +42,25 @@ class PortfolioOverview:
     fees_paid: float
     gross_exposure: float
     net_exposure: float
-    return_pct: float
+    return_pct: float | None
     last_ts: int | None
     equity_curve: pd.DataFrame
     positions: pd.DataFrame = field(default_factory=pd.DataFrame)
+    benchmark: pd.DataFrame | None = None  # buy-and-hold of its symbols (ts, value: start 100)
 
     @property
     def started(self) -> bool:
         return self.last_ts is not None
 
     @property
-    def exposure_pct(self) -> float:
-        return self.gross_exposure / self.equity * 100.0 if self.equity > 0 else 0.0
+    def exposure_pct(self) -> float | None:
+        """Gross exposure in percent of equity; ``None`` when equity <= 0 (undefined)."""
+        return metrics.exposure_pct(self.gross_exposure, self.equity)
+
+    @property
+    def blown_up(self) -> bool:
+        """Equity at or below zero: the account lost all of its capital (or more)."""
+        return self.started and self.equity <= 0
 
 
 def overview(store: SqliteStore, strategy_id: str) -> PortfolioOverview:
@@ -80,10 +90,11 @@ def overview(store: SqliteStore, strategy_id: str) -> PortfolioOverview:
         fees_paid=latest.fees_paid if latest else 0.0,
         gross_exposure=latest.gross_exposure if latest else 0.0,
         net_exposure=latest.net_exposure if latest else 0.0,
-        return_pct=((latest.equity if latest else capital) / capital - 1.0) * 100.0,
+        return_pct=metrics.return_pct(latest.equity if latest else capital, capital),
         last_ts=latest.ts if latest else None,
         equity_curve=curve,
         positions=positions_table(store, strategy_id, request, latest.ts if latest else None),
+        benchmark=benchmark(store, row),
     )
 
 
@@ -128,9 +139,9 @@ def positions_table(
     prices = last_prices(store, strategy_id)
     if prices:
         ledger.mark({s: p for s, p in prices.items() if s in ledger.positions}, now_ts)
+    snapshots = ledger.get_view(now_ts).positions  # the ledger's own P&L % (one owner)
     rows: list[dict[str, Any]] = []
     for symbol, position in sorted(ledger.positions.items()):
-        cost = abs(position.avg_price * position.quantity)
         rows.append(
             {
                 "Symbol": symbol,
@@ -140,11 +151,14 @@ def positions_table(
                 "Mark (USDT)": position.mark_price,
                 "Notional (USDT)": abs(position.notional),
                 "Unrealized P&L (USDT)": position.unrealized_pnl,
-                "Unrealized P&L (%)": position.unrealized_pnl / cost * 100.0 if cost else 0.0,
+                "Unrealized P&L (%)": snapshots[symbol].pnl_pct,
                 "Holding time": duration(now_ts - position.entry_ts),
             }
         )
     return pd.DataFrame(rows, columns=POSITION_COLUMNS)
+
+
+FILL_COLUMNS = ["ts", "side", "price", "quantity"]
 
 
 @dataclass
@@ -158,27 +172,22 @@ class SymbolChart:
 def symbol_chart(
     store: SqliteStore, strategy_id: str, symbol: str, bars: int = CHART_CANDLES
 ) -> SymbolChart:
-    """The last ``bars`` candles up to the strategy's last cycle, with its fills in that window."""
-    from strategy_agent.clock import ManualClock
-    from strategy_agent.factory import build_market
+    """The last ``bars`` candles the strategy's cycles recorded, with its fills in that window.
 
+    ``candles``: ts (open time, epoch ms), open, high, low, close, volume;
+    ``fills``: ts, side, price, quantity. Empty before the first recorded candle.
+    """
     request = store.get_strategy(strategy_id).request
     step = interval_ms(request.trading.interval)
-    last_ts = store.last_cycle_ts(strategy_id)
-    empty_fills = pd.DataFrame(columns=["ts", "side", "price", "quantity"])
-    if last_ts is None:
-        return SymbolChart(symbol, pd.DataFrame(), empty_fills, step)
-    source, _ = build_market(request, ManualClock(last_ts))
-    history = getattr(source, "history", None)
-    if history is None:  # a market without bulk history: no chart yet
-        return SymbolChart(symbol, pd.DataFrame(), empty_fills, step)
-    end = source.latest_closed_index(request.trading.interval) + 1  # type: ignore[attr-defined]
-    candles = history(symbol, request.trading.interval, max(end - bars, 0), end)
-    first_ts = int(candles["ts"].iloc[0]) if not candles.empty else last_ts
-    rows = store.db.query(
-        "SELECT ts, side, price, quantity FROM fills "
-        "WHERE strategy_id = ? AND symbol = ? AND ts > ? ORDER BY id",
-        [strategy_id, symbol, first_ts],
+    candles = pd.DataFrame(
+        page_queries.recorded_candles(store, strategy_id, symbol, bars),
+        columns=list(page_queries.CANDLE_FIELDS),
     )
-    fills = pd.DataFrame(list(rows), columns=["ts", "side", "price", "quantity"])
+    if candles.empty:
+        return SymbolChart(symbol, candles, pd.DataFrame(columns=FILL_COLUMNS), step)
+    candles["ts"] = candles["ts"].astype("int64")
+    first_ts = int(candles["ts"].iloc[0])
+    fills = pd.DataFrame(
+        page_queries.fills_after(store, strategy_id, symbol, first_ts), columns=FILL_COLUMNS
+    )
     return SymbolChart(symbol, candles, fills, step)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from streamlit.testing.v1 import AppTest
 
@@ -69,3 +70,53 @@ def texts(app: AppTest) -> str:
         parts.extend(str(el.value) for el in getattr(app, kind))
     parts.extend(f"{m.label} {m.value}" for m in app.metric)
     return "\n".join(parts)
+
+
+BLOWN_EQUITY = [10_000.0 - 260.0 * i for i in range(40)] + [-520.0]  # ends 41 cycles later at -520
+
+
+def write_equity(
+    db: Path, strategy_id: str, equities: list[float], gross: float = 0.0, start_ts: int = 0
+) -> None:
+    """One recorded cycle per value of ``equities`` (hourly from ``start_ts``), no fill.
+
+    A synthetic history for states the engine reaches rarely (a blown-up book);
+    the last point carries ``gross`` as its gross exposure.
+    """
+    from strategy_agent.models import EquityPoint, HistoryRecord
+    from strategy_agent.trading_history.store import SqliteStore
+
+    with SqliteStore(db) as store:
+        for index, equity in enumerate(equities, start=1):
+            ts = start_ts + index * 3_600_000
+            record = HistoryRecord(
+                ts=ts,
+                kind="compose",
+                reference_id=f"{strategy_id}-{index:06d}",
+                payload={"cycle": index, "outcomes": []},
+            )
+            point = EquityPoint(
+                ts=ts,
+                strategy_id=strategy_id,
+                cash=equity - (gross if index == len(equities) else 0.0),
+                equity=equity,
+                realized_pnl=equity - 10_000.0,
+                unrealized_pnl=0.0,
+                fees_paid=0.0,
+                gross_exposure=gross if index == len(equities) else 0.0,
+                net_exposure=gross if index == len(equities) else 0.0,
+            )
+            store.write_cycle(strategy_id, [record], [], [], point)
+
+
+def shown(element: Any) -> Any:
+    """The table an ``st.dataframe`` element displays: its cells as formatted text.
+
+    ``element.value`` is the data underneath (numbers); this is what a reader
+    sees (``"-105.20 %"``, ``"n/a"``), decoded from the element's styler.
+    """
+    from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+
+    frame = convert_arrow_bytes_to_pandas_df(element.proto.arrow_data.styler.display_values)
+    frame.columns = list(element.value.columns)
+    return frame

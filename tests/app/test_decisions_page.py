@@ -47,13 +47,16 @@ def test_failed_cycles_are_listed_with_stage_and_reason(populated: Populated) ->
     from strategy_agent.models import HistoryRecord
     from strategy_agent.trading_history.store import SqliteStore
 
-    record = HistoryRecord(
-        ts=2,
-        kind="error",
-        reference_id=f"{populated.trend_id}-999999",
-        payload={"cycle": 999999, "stage": "data", "error": "exchange unreachable: retry"},
-    )
+    cycle = TREND_CYCLES + 1  # the cycle after the last stored one
     with SqliteStore(populated.db) as store:
+        last_ts = store.last_cycle_ts(populated.trend_id)
+        assert last_ts is not None
+        record = HistoryRecord(
+            ts=last_ts + 3_600_000,
+            kind="error",
+            reference_id=f"{populated.trend_id}-{cycle:06d}",
+            payload={"cycle": cycle, "stage": "data", "error": "exchange unreachable: retry"},
+        )
         store.write_cycle(populated.trend_id, [record], [], [], None)
     app = open_page("decisions", selected_strategy=populated.trend_id)
     assert any(e.label == "Recent failed cycles (1)" for e in app.expander)

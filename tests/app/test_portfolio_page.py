@@ -11,7 +11,7 @@ import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from strategy_agent.trading_history.store import SqliteStore
-from tests.app.helpers import Populated, open_page, request, texts
+from tests.app.helpers import Populated, open_page, request, texts, write_equity
 
 
 def _length(array: Any) -> int:
@@ -59,3 +59,16 @@ def test_strategy_without_cycles_says_what_to_do(app_db: Path) -> None:
     assert "No cycle yet" in texts(app)
     assert next(m for m in app.metric if m.label == "Equity (USDT)").value == "10,000.00"
     assert not app.get("plotly_chart")
+
+
+def test_a_blown_book_says_so_and_shows_its_gross_exposure(populated: Populated) -> None:
+    with SqliteStore(populated.db) as store:
+        sid = store.create_strategy(request("Blown", "noop"), 5)
+    write_equity(populated.db, sid, [10_000.0, 4_000.0, -2_000.0], gross=1_300_000.0)
+    app = open_page("portfolio", selected_strategy=sid)
+    metrics = {m.label: m.value for m in app.metric}
+    exposure = next(m for m in app.metric if m.label == "Exposure (% of equity)")
+    assert (exposure.value, exposure.delta) == ("n/a", "equity ≤ 0")
+    assert metrics["Gross exposure (USDT)"] == "1,300,000.00"
+    assert metrics["Equity (USDT)"] == "-2,000.00"
+    assert any("Account blown" in str(e.value) for e in app.error)

@@ -40,10 +40,21 @@ def test_fills_sit_on_the_candle_whose_close_they_took() -> None:
     assert figure.layout.yaxis.title.text == "Price (USDT)"
 
 
-def test_comparison_adds_a_dashed_benchmark() -> None:
+def test_comparison_adds_each_strategys_dashed_benchmark_in_its_colour() -> None:
     curve = pd.DataFrame({"ts": [0, HOUR], "value": [100.0, 101.0]})
-    bench = pd.DataFrame({"ts": [0, HOUR], "value": [100.0, 99.0], "label": "Buy & hold (BTC)"})
-    figure = comparison_figure({"A": curve}, bench)
-    assert [t.name for t in figure.data] == ["A", "Buy & hold (BTC)"]
+    bench = pd.DataFrame({"ts": [0, HOUR], "value": [100.0, 99.0], "label": "Buy & hold BTC (A)"})
+    other = pd.DataFrame({"ts": [0, HOUR], "value": [100.0, 98.0]})
+    figure = comparison_figure({"A": curve, "B": other}, {"A": bench})
+    assert [t.name for t in figure.data] == ["A", "Buy & hold BTC (A)", "B"]
     assert figure.data[1].line.dash == "dash"
+    assert figure.data[1].line.color == figure.data[0].line.color
+    assert figure.data[1].legendgroup == "A" and figure.data[1].showlegend is False
     assert figure.layout.yaxis.title.text == "Value (start = 100)"
+
+
+def test_equity_figure_draws_buy_and_hold_in_money() -> None:
+    points = pd.DataFrame({"ts": [0, HOUR], "equity": [10_000.0, 10_100.0]})
+    bench = pd.DataFrame({"ts": [0, HOUR], "value": [100.0, 95.0], "label": "Buy & hold BTC"})
+    figure = equity_figure(points, 10_000.0, benchmark=bench)
+    line = next(t for t in figure.data if t.name == "Buy & hold BTC")
+    assert list(line.y) == pytest.approx([10_000.0, 9_500.0])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from strategy_agent.models import UserRequest
 from strategy_agent.views import forms
 
@@ -98,3 +100,74 @@ def test_values_from_request_round_trip() -> None:
     )
     outcome = forms.build_request(forms.values_from_request(request))
     assert outcome.request == request
+
+
+PYDANTIC_WORDING = ("Input should", "String should", "Value error", "List should", "Field required")
+
+
+def _errors(**changes: object) -> dict[str, str]:
+    values = forms.default_values()
+    values.update({f"trading.{k}" if "." not in k else k: v for k, v in changes.items()})
+    outcome = forms.build_request(values)
+    assert outcome.request is None  # an invalid field blocks Create
+    return outcome.errors
+
+
+def test_capital_below_zero_blocks_create_and_says_why() -> None:
+    message = _errors(initial_capital=-5_000.0)["trading.initial_capital"]
+    assert message == "Initial capital must be more than 0 USDT (you typed -5,000 USDT)."
+
+
+def test_leverage_above_the_limit_blocks_create_and_says_why() -> None:
+    values = forms.default_values()
+    values["exchange.market_type"] = "swap"
+    values["trading.max_leverage"] = 1_000.0
+    outcome = forms.build_request(values)
+    assert outcome.request is None
+    assert outcome.errors == {
+        "trading.max_leverage": "Max leverage can be at most 125x (you typed 1,000x)."
+    }
+
+
+def test_a_large_capital_is_saved_exactly_as_typed() -> None:
+    values = forms.default_values()
+    values["trading.initial_capital"] = 5_000_000_000.0
+    outcome = forms.build_request(values)
+    assert outcome.request is not None
+    assert outcome.request.trading.initial_capital == 5_000_000_000.0
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "words"),
+    [
+        ({"strategy_name": ""}, "trading.strategy_name", "Give the strategy a name"),
+        ({"strategy_name": "x" * 81}, "trading.strategy_name", "at most 80 characters"),
+        ({"symbols": []}, "trading.symbols", "Pick at least one symbol"),
+        ({"max_positions": 0}, "trading.max_positions", "Max open positions must be at least 1"),
+        ({"max_position_pct": 0.0}, "trading.max_position_pct", "more than 0 % of equity"),
+        ({"max_position_pct": 20_000.0}, "trading.max_position_pct", "at most 12,500 % of equity"),
+        ({"max_gross_exposure": 0.0}, "trading.max_gross_exposure", "more than 0x equity"),
+        ({"max_net_exposure": 200.0}, "trading.max_net_exposure", "at most 125x equity"),
+        ({"cooldown_bars": -1}, "trading.cooldown_bars", "at least 0 bars"),
+        ({"max_leverage": 3.0}, "trading.max_leverage", "Spot trades without leverage"),
+        ({"max_leverage": 0.5}, "trading.max_leverage", "Max leverage must be at least 1x"),
+        ({"exchange.fee_bps": -1.0}, "exchange.fee_bps", "Fee must be at least 0 bps"),
+        ({"llm.temperature": 3.0}, "llm.temperature", "Temperature can be at most 2"),
+    ],
+)
+def test_every_message_is_in_a_traders_words(
+    changes: dict[str, object], field: str, words: str
+) -> None:
+    errors = _errors(**changes)
+    assert words in errors[field]
+    assert not any(phrase in message for message in errors.values() for phrase in PYDANTIC_WORDING)
+
+
+def test_the_message_goes_once_the_field_is_fixed() -> None:
+    values = forms.default_values()
+    values["trading.initial_capital"] = -5_000.0
+    assert "trading.initial_capital" in forms.build_request(values).errors
+    values["trading.initial_capital"] = 5_000.0
+    outcome = forms.build_request(values)
+    assert outcome.errors == {}
+    assert outcome.request is not None and outcome.request.trading.initial_capital == 5_000.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from strategy_agent.clock import ManualClock
@@ -10,7 +11,7 @@ from strategy_agent.data.simulated_market import DEFAULT_ORIGIN_MS, SimulatedMar
 from strategy_agent.models import HistoryRecord, UserRequest, interval_ms
 from strategy_agent.trading_history.store import SqliteStore
 from strategy_agent.views import leaderboard as lb
-from tests.app.helpers import Populated, request
+from tests.app.helpers import BLOWN_EQUITY, Populated, request, write_equity
 
 HOUR = interval_ms("1h")
 
@@ -38,27 +39,6 @@ def test_curves_start_at_100_one_candle_before_the_first_cycle(
     latest = store.latest_equity(history.hold_id)
     assert latest is not None
     assert curve["value"].iloc[-1] == pytest.approx(latest.equity / 10_000 * 100)
-
-
-def test_benchmark_is_equal_weight_buy_and_hold_of_the_market(
-    store: SqliteStore, history: Populated
-) -> None:
-    board = lb.leaderboard(store)
-    bench = board.benchmark
-    assert bench is not None
-    assert bench["value"].iloc[0] == pytest.approx(100.0)
-    assert bench["label"].iloc[0] == "Buy & hold (equal weight BTC, ETH, SOL)"
-    start = min(int(c["ts"].iloc[0]) for c in board.curves.values())
-    end = max(int(c["ts"].iloc[-1]) for c in board.curves.values())
-    assert int(bench["ts"].iloc[0]) <= start + HOUR and int(bench["ts"].iloc[-1]) == end
-    source = SimulatedMarketDataSource(seed=42, clock=ManualClock(end), origin_ms=DEFAULT_ORIGIN_MS)
-    closes = []
-    for symbol in ("BTC/USDT", "ETH/USDT", "SOL/USDT"):
-        frame = source.history(symbol, "1h")
-        known = frame[frame["ts"] + HOUR <= end]
-        first = frame[frame["ts"] + HOUR == int(bench["ts"].iloc[0])]["close"].iloc[0]
-        closes.append(known["close"].iloc[-1] / first)
-    assert bench["value"].iloc[-1] == pytest.approx(np.mean(closes) * 100)
 
 
 def _compose(store: SqliteStore, sid: str, cycle: int, cost: float | None) -> None:
@@ -136,4 +116,80 @@ def test_prompt_label() -> None:
 def test_empty_database_gives_an_empty_table(tmp_path) -> None:
     with SqliteStore(tmp_path / "empty.db") as empty:
         board = lb.leaderboard(empty)
-    assert board.table.empty and board.benchmark is None
+    assert board.table.empty and board.benchmarks == {} and board.curves == {}
+
+
+def _blown(store: SqliteStore, history: Populated) -> str:
+    sid = store.create_strategy(request("Blown", "noop"), 5)
+    write_equity(history.db, sid, BLOWN_EQUITY)
+    return sid
+
+
+def test_a_blown_up_account_is_shown_as_such_and_the_others_still_render(
+    store: SqliteStore, history: Populated
+) -> None:
+    sid = _blown(store, history)
+    board = lb.leaderboard(store)
+    table = board.table.set_index("id")
+    blown = table.loc[sid]
+    assert blown["Return (%)"] == pytest.approx(-105.2)  # -520 on 10,000: worse than -100 %
+    assert blown["Equity (USDT)"] == pytest.approx(-520.0)
+    assert blown["Max drawdown (%)"] == pytest.approx(105.2)
+    assert pd.isna(blown["Sharpe"]) and pd.isna(blown["Sortino"])
+    assert blown["Note"] == "Account blown: equity -520.00 USDT"
+    assert board.unavailable[sid].columns == ["Sharpe", "Sortino"]
+    assert "returns after equity falls to 0 or below are undefined" in board.unavailable[sid].reason
+    trend = table.loc[history.trend_id]
+    assert np.isfinite(trend["Sharpe"]) and pd.isna(trend["Note"])
+    assert list(board.table["id"]).index(sid) == len(board.table) - 1  # worst return last
+
+
+def test_a_row_that_cannot_be_read_shows_why_and_the_others_render(
+    store: SqliteStore, history: Populated
+) -> None:
+    with store.db.conn:  # a config this build no longer accepts (e.g. stored by a newer one)
+        store.db.execute(
+            "UPDATE strategies SET config = json_set(config, '$.trading.interval', '7h') "
+            "WHERE id = ?",
+            [history.hold_id],
+        )
+    board = lb.leaderboard(store)
+    table = board.table.set_index("id")
+    broken = table.loc[history.hold_id]
+    assert broken["Strategy"] == "Hold"
+    assert pd.isna(broken["Return (%)"]) and broken["Note"] == "Could not be read"
+    unavailable = board.unavailable[history.hold_id]
+    assert set(unavailable.columns) >= {"Return (%)", "Sharpe", "Equity (USDT)"}
+    assert "stored configuration" in unavailable.reason and "7h" in unavailable.reason
+    assert np.isfinite(table.loc[history.trend_id, "Return (%)"])
+
+
+def test_each_strategy_has_its_own_buy_and_hold_from_its_recorded_candles(
+    store: SqliteStore, history: Populated, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import strategy_agent.factory as factory
+
+    def no_market(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a page query built a market")
+
+    monkeypatch.setattr(factory, "build_market", no_market)
+    board = lb.leaderboard(store)
+    for sid, symbols in ((history.hold_id, ("BTC/USDT", "ETH/USDT")), (history.trend_id, None)):
+        row = store.get_strategy(sid)
+        bench = board.benchmarks[f"{row.name} ({sid})"]
+        cycles = store.equity_series(sid, max_points=2)
+        first, last = cycles[0].ts, cycles[-1].ts
+        assert int(bench["ts"].iloc[0]) == first and int(bench["ts"].iloc[-1]) == last
+        assert bench["value"].iloc[0] == pytest.approx(100.0)
+        source = SimulatedMarketDataSource(
+            seed=42, clock=ManualClock(last), origin_ms=DEFAULT_ORIGIN_MS
+        )
+        ratios = []
+        for symbol in symbols or row.request.trading.symbols:
+            frame = source.history(symbol, "1h")
+            close_at = dict(zip(frame["ts"] + HOUR, frame["close"], strict=True))
+            ratios.append(close_at[last] / close_at[first])
+        assert bench["value"].iloc[-1] == pytest.approx(np.mean(ratios) * 100)
+        assert board.table.set_index("id").loc[sid, "Buy & hold (%)"] == pytest.approx(
+            (np.mean(ratios) - 1) * 100
+        )

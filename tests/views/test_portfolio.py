@@ -7,7 +7,7 @@ import pytest
 from strategy_agent.models import interval_ms
 from strategy_agent.trading_history.store import SqliteStore
 from strategy_agent.views.portfolio import last_prices, overview, symbol_chart
-from tests.app.helpers import Populated, request
+from tests.app.helpers import Populated, request, write_equity
 
 
 def test_fresh_strategy_shows_its_capital_and_no_position(store: SqliteStore) -> None:
@@ -68,3 +68,74 @@ def test_symbol_chart_before_any_cycle_is_empty(store: SqliteStore) -> None:
     sid = store.create_strategy(request("Fresh", "noop"), 1)
     chart = symbol_chart(store, sid, "BTC/USDT")
     assert chart.candles.empty and chart.fills.empty
+
+
+def test_a_blown_book_shows_its_gross_exposure_not_zero_percent(
+    store: SqliteStore, history: Populated
+) -> None:
+    sid = store.create_strategy(request("Blown", "noop"), 5)
+    write_equity(history.db, sid, [10_000.0, 4_000.0, -2_000.0], gross=1_300_000.0)
+    view = overview(store, sid)
+    assert view.blown_up
+    assert view.exposure_pct is None  # undefined on equity <= 0, never 0.0 %
+    assert view.gross_exposure == 1_300_000.0
+    assert view.return_pct == pytest.approx(-120.0)
+
+
+def test_exposure_is_gross_over_equity_while_equity_is_positive(
+    store: SqliteStore, history: Populated
+) -> None:
+    sid = store.create_strategy(request("Levered", "noop"), 5)
+    write_equity(history.db, sid, [10_000.0, 8_000.0], gross=20_000.0)
+    view = overview(store, sid)
+    assert not view.blown_up
+    assert view.exposure_pct == pytest.approx(250.0)
+
+
+def test_candles_are_the_ones_the_cycles_recorded_without_building_a_market(
+    store: SqliteStore, history: Populated, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import strategy_agent.factory as factory
+    from strategy_agent.clock import ManualClock
+    from strategy_agent.data.simulated_market import (
+        DEFAULT_ORIGIN_MS,
+        SimulatedMarketDataSource,
+    )
+
+    last_ts = store.last_cycle_ts(history.hold_id)
+    assert last_ts is not None
+
+    def no_market(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a page query built a market")
+
+    monkeypatch.setattr(factory, "build_market", no_market)
+    chart = symbol_chart(store, history.hold_id, "BTC/USDT", bars=25)
+    source = SimulatedMarketDataSource(
+        seed=42, clock=ManualClock(last_ts), origin_ms=DEFAULT_ORIGIN_MS
+    )
+    market = source.history("BTC/USDT", "1h").set_index("ts")
+    assert len(chart.candles) == 25
+    for candle in chart.candles.itertuples():
+        expected = market.loc[candle.ts]
+        assert (candle.open, candle.high, candle.low, candle.close, candle.volume) == (
+            pytest.approx(expected["open"]),
+            pytest.approx(expected["high"]),
+            pytest.approx(expected["low"]),
+            pytest.approx(expected["close"]),
+            pytest.approx(expected["volume"]),
+        )
+
+
+def test_equity_chart_drawdown_is_the_metric_from_the_initial_capital(
+    store: SqliteStore, history: Populated
+) -> None:
+    from strategy_agent.trading_history import metrics
+    from strategy_agent.views.charts import equity_figure
+
+    sid = store.create_strategy(request("Down", "noop"), 5)
+    write_equity(history.db, sid, [9_000.0, 9_500.0, 8_550.0])
+    view = overview(store, sid)
+    figure = equity_figure(view.equity_curve, view.initial_capital)
+    drawdown = figure.data[1]
+    expected = metrics.drawdown_pct([9_000.0, 9_500.0, 8_550.0], 10_000.0)
+    assert list(drawdown.y) == pytest.approx(list(-expected))  # 10 % down on the first cycle

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -44,21 +43,6 @@ def test_duplicate_copies_the_config_not_the_history(
     assert store.cycle_count(copy_id) == 0
 
 
-def test_delete_stops_a_running_strategy_first(tmp_path: Path) -> None:
-    db = tmp_path / "d.db"
-    with SqliteStore(db) as store:
-        sid = store.create_strategy(request("Doomed", "noop"), 1)
-        runner = StrategyRunner(db, step_delay_s=0.01)
-        runner.start(sid)
-        deadline = time.time() + 10
-        while store.cycle_count(sid) == 0 and time.time() < deadline:
-            time.sleep(0.02)
-        views.delete_strategy(store, runner, sid)
-        assert not runner.is_running(sid)
-        assert store.list_strategies() == []
-        assert store.cycle_count(sid) == 0
-
-
 def test_create_keeps_a_typed_key_in_the_runner_only(tmp_path: Path) -> None:
     from pydantic import SecretStr
 
@@ -75,3 +59,36 @@ def test_symbol_choices_and_builtin_models() -> None:
     assert views.symbol_choices("binance") == []
     assert views.symbol_choices("binance", ["ETH/USDT", "BTC/USDT"]) == ["BTC/USDT", "ETH/USDT"]
     assert {"buy_and_hold", "ema_crossover", "rsi_reversion", "noop"} <= set(views.builtin_models())
+
+
+def test_failed_cycles_are_counted_apart(store: SqliteStore, history: Populated) -> None:
+    from strategy_agent.models import HistoryRecord
+
+    last_ts = store.last_cycle_ts(history.hold_id)
+    assert last_ts is not None
+    failure = HistoryRecord(
+        ts=last_ts + 3_600_000,
+        kind="error",
+        reference_id=f"{history.hold_id}-000041",
+        payload={"cycle": 41, "stage": "compose", "error": "model unreachable"},
+    )
+    store.write_cycle(history.hold_id, [failure], [], [], None)
+    hold = next(c for c in views.strategy_cards(store) if c.strategy_id == history.hold_id)
+    assert (hold.cycles, hold.failed_cycles) == (41, 1)
+    assert views.cycles_text(hold) == "41 cycles, 1 failed"
+    trend = next(c for c in views.strategy_cards(store) if c.strategy_id == history.trend_id)
+    assert views.cycles_text(trend) == "150 cycles"
+
+
+def test_view_modules_read_through_the_history_package_only() -> None:
+    """No SQL and no market or runtime built in ``strategy_agent/views`` (the pages' queries)."""
+    import strategy_agent.views as package
+
+    folder = Path(package.__file__).parent
+    offenders = {
+        f"{path.name}: {needle}"
+        for path in sorted(folder.glob("*.py"))
+        for needle in ("store.db", ".execute(", "build_market", "open_runtime", "SELECT ")
+        if needle in path.read_text()
+    }
+    assert offenders == set()
