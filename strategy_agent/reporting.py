@@ -46,7 +46,7 @@ def strategy_reports(db_path: str | Path) -> list[dict[str, Any]]:
                     "cycles": summary.cycles or 0,
                     "initial_capital": capital,
                     "equity": equity,
-                    "return_pct": (equity / capital - 1.0) * 100.0 if capital else 0.0,
+                    "return_pct": summary.pnl_pct if summary.pnl_pct is not None else 0.0,
                     "realized_pnl": realized,
                     "unrealized_pnl": unrealized,
                     "fees_paid": fees,

@@ -17,6 +17,7 @@ from strategy_agent.models import (
     StrategySummary,
     TradeHistoryEntry,
 )
+from strategy_agent.trading_history import metrics
 from strategy_agent.trading_history.connection import StoreConnection
 
 _KINDS: tuple[str, ...] = get_args(HistoryKind)
@@ -208,17 +209,28 @@ class HistoryReads(StoreConnection):
     # -- leaderboard ------------------------------------------------------------------------------
 
     def summaries(self) -> list[StrategySummary]:
-        """One summary per strategy, oldest first, computed with SQL aggregates.
+        """One summary per strategy, oldest first (for the CLI report).
 
         Before the first equity point a strategy shows its initial capital and
-        zero P&L. ``win_rate`` counts a trade as won when ``realized_pnl - fees
-        > 0``. ``max_drawdown_pct`` is the largest fall from a running peak of
-        equity (the initial capital counts as the first peak), in percent.
-        ``pnl_pct`` is in percent of the initial capital. ``last_updated_ts`` is
-        the ``ts`` of the latest equity point (the strategy's own clock, which
-        is market time for a stepped simulation), else the row's ``updated_ts``.
+        zero P&L. The figures come from ``metrics``, the one owner of each
+        formula: ``pnl_pct`` is ``metrics.return_pct``, ``win_rate`` is
+        ``metrics.win_rate`` of the trades' net P&L (``metrics.trade_net_pnl``),
+        ``max_drawdown_pct`` is ``metrics.max_drawdown_pct`` with the initial
+        capital as the first peak. ``last_updated_ts`` is the ``ts`` of the
+        latest equity point (the strategy's own clock, which is market time for
+        a stepped simulation), else the row's ``updated_ts``.
         """
-        return [_summary(row) for row in self.rows(_SUMMARY_SQL)]
+        net_pnls: dict[str, list[float]] = {}
+        for row in self.rows("SELECT strategy_id, realized_pnl, fees FROM trades ORDER BY id"):
+            pnl = metrics.net_pnl(row["realized_pnl"], row["fees"])
+            net_pnls.setdefault(row["strategy_id"], []).append(pnl)
+        curves: dict[str, list[float]] = {}
+        for row in self.rows("SELECT strategy_id, equity FROM equity ORDER BY ts, id"):
+            curves.setdefault(row["strategy_id"], []).append(row["equity"])
+        return [
+            _summary(row, net_pnls.get(row["id"], []), curves.get(row["id"], []))
+            for row in self.rows(_SUMMARY_SQL)
+        ]
 
 
 # -- module helpers ----------------------------------------------------------------------------
@@ -236,33 +248,9 @@ WITH latest AS (
         SELECT id FROM equity WHERE strategy_id = s.id ORDER BY ts DESC, id DESC LIMIT 1
     )
 ),
-trade_counts AS (
-    SELECT strategy_id, COUNT(*) AS trade_count,
-        SUM(CASE WHEN COALESCE(realized_pnl, 0) - fees > 0 THEN 1 ELSE 0 END) AS wins
-    FROM trades GROUP BY strategy_id
-),
 cycle_counts AS (
     SELECT strategy_id, MAX(cycle) AS cycles, SUM(1 - ok) AS failed_cycles
     FROM cycles GROUP BY strategy_id
-),
-capitals AS MATERIALIZED (
-    SELECT id AS strategy_id, json_extract(config, '$.trading.initial_capital') AS capital
-    FROM strategies
-),
-running_peaks AS (
-    SELECT strategy_id, equity, MAX(equity) OVER (
-        PARTITION BY strategy_id ORDER BY ts, id ROWS UNBOUNDED PRECEDING
-    ) AS running_peak
-    FROM equity
-),
-peaks AS (
-    SELECT r.strategy_id, r.equity, MAX(r.running_peak, COALESCE(c.capital, 0)) AS peak
-    FROM running_peaks r JOIN capitals c ON c.strategy_id = r.strategy_id
-),
-drawdowns AS (
-    SELECT strategy_id, MAX(CASE WHEN peak > 0 THEN (peak - equity) / peak * 100.0 ELSE 0 END)
-        AS max_drawdown_pct
-    FROM peaks GROUP BY strategy_id
 )
 SELECT s.id, s.name, s.status, s.status_reason, s.updated_ts,
     json_extract(s.config, '$.llm.provider') AS model_provider,
@@ -271,14 +259,10 @@ SELECT s.id, s.name, s.status, s.status_reason, s.updated_ts,
     json_extract(s.config, '$.exchange.trading_mode') AS mode,
     json_extract(s.config, '$.trading.initial_capital') AS initial_capital,
     l.ts AS equity_ts, l.equity, l.realized_pnl, l.unrealized_pnl, l.fees_paid,
-    COALESCE(t.trade_count, 0) AS trade_count, COALESCE(t.wins, 0) AS wins,
-    COALESCE(c.cycles, 0) AS cycles, COALESCE(c.failed_cycles, 0) AS failed_cycles,
-    COALESCE(d.max_drawdown_pct, 0.0) AS max_drawdown_pct
+    COALESCE(c.cycles, 0) AS cycles, COALESCE(c.failed_cycles, 0) AS failed_cycles
 FROM strategies s
 LEFT JOIN latest l ON l.strategy_id = s.id
-LEFT JOIN trade_counts t ON t.strategy_id = s.id
 LEFT JOIN cycle_counts c ON c.strategy_id = s.id
-LEFT JOIN drawdowns d ON d.strategy_id = s.id
 ORDER BY s.created_ts, s.id
 """
 
@@ -348,12 +332,12 @@ def _cycle_row(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _summary(row: dict[str, Any]) -> StrategySummary:
+def _summary(row: dict[str, Any], net_pnls: list[float], curve: list[float]) -> StrategySummary:
     capital = row["initial_capital"]
     started = row["equity"] is not None
     equity = row["equity"] if started else capital
     pnl_abs = equity - capital if equity is not None and capital is not None else None
-    trade_count = row["trade_count"]
+    drawdown = metrics.max_drawdown_pct(curve, initial=capital) if curve else None
     return StrategySummary(
         strategy_id=row["id"],
         name=row["name"],
@@ -369,10 +353,10 @@ def _summary(row: dict[str, Any]) -> StrategySummary:
         unrealized_pnl=row["unrealized_pnl"] if started else 0.0,
         fees_paid=row["fees_paid"] if started else 0.0,
         pnl_abs=pnl_abs,
-        pnl_pct=pnl_abs / capital * 100.0 if pnl_abs is not None and capital else None,
-        trade_count=trade_count,
-        win_rate=row["wins"] / trade_count if trade_count else None,
-        max_drawdown_pct=row["max_drawdown_pct"],
+        pnl_pct=metrics.return_pct(equity, capital) if equity is not None and capital else None,
+        trade_count=len(net_pnls),
+        win_rate=metrics.win_rate(net_pnls),
+        max_drawdown_pct=0.0 if drawdown is None else drawdown,
         cycles=row["cycles"],
         failed_cycles=row["failed_cycles"],
         last_updated_ts=row["equity_ts"] if started else row["updated_ts"],
