@@ -23,9 +23,10 @@ $(STAMP_DEV): requirements.txt requirements-dev.txt | $(BIN)/python
 	@$(BIN)/python -c "import pytest, hypothesis, talib" || (echo "install failed" && exit 1)
 	touch $@ $(STAMP_RUN)
 
-## run: the app on the embedded default (simulated market, paper trading, no key, no network)
+## run: the app on the embedded default (simulated market, paper trading, no key, no network);
+## strategies marked running resume when it starts, before any browser connects
 run: $(STAMP_RUN)
-	$(BIN)/streamlit run app.py --server.headless=true --server.address=127.0.0.1 --server.port=8501
+	$(BIN)/python -m strategy_agent app --host 127.0.0.1 --port 8501
 
 ## demo: the headless engine for 200 cycles, then the report
 demo: $(STAMP_RUN)

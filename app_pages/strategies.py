@@ -1,5 +1,7 @@
 """Strategies: every strategy at a glance with its controls, and the New strategy form."""
 
+from typing import Any
+
 import streamlit as st
 
 from strategy_agent.errors import StrategyAgentError
@@ -10,19 +12,26 @@ from strategy_agent.views import format as fmt
 from strategy_agent.views.cycle_detail import detail_from_report
 from strategy_agent.views.strategies import (
     StrategyCard,
-    cycles_text,
-    delete_strategy,
     duplicate_strategy,
     strategy_cards,
 )
 
 FLASH = strategy_form.FLASH
 CONFIRM_DELETE = "confirm_delete"
+CONFIRM_STOP = "confirm_stop"
+CONTROLS_HELP = (
+    "**Start** runs a strategy in the background; **Step** runs one cycle by hand and leaves "
+    "it paused. **Pause** keeps its positions, and Start resumes it. **Stop** ends it for "
+    "good and offers to close its positions. Pause and Stop wait for a cycle in flight to "
+    "finish (the card says *Pausing* or *Stopping* meanwhile), so nothing trades afterwards."
+)
+ENDED_HELP = "Ended: a stopped strategy does not run again. Duplicate it to reuse its settings."
 
 page_header(
     "Strategies",
     "Create strategies, step them by hand or let them run in the background.",
 )
+st.caption(CONTROLS_HELP)
 runner = get_runner()
 
 
@@ -31,34 +40,38 @@ def _flash(message: str, kind: str = "success") -> None:
     st.session_state[FLASH + "_kind"] = kind
 
 
+HALTED = {
+    "pausing": "Pausing {sid}: its current cycle finishes first, then it pauses.",
+    "paused": "Paused {sid}: positions kept; Start resumes it.",
+    "stopping": "Stopping {sid}: its current cycle finishes first{close}, then it stops.",
+    "stopped": "Stopped {sid}: it has ended.",
+}
+
+
 def _act(action: str, strategy_id: str) -> None:
-    """Button callback: one runner or store action, its outcome as a flash message."""
+    """Button callback: one runner action (each answers at once), its outcome as a flash."""
     try:
         if action == "start":
             runner.start(strategy_id)
             _flash(f"Started {strategy_id}: it runs in the background.")
-        elif action == "pause":
-            runner.pause(strategy_id)
-            _flash(f"Paused {strategy_id}.")
-        elif action == "stop":
-            runner.stop(strategy_id)
-            _flash(f"Stopped {strategy_id}.")
-        elif action == "step":
-            report = runner.step_once(strategy_id)
-            st.session_state["lab_result"] = (strategy_id, detail_from_report(report))
-            summary = "; ".join(report.actions) or "hold"
-            if report.ok:
-                _flash(f"Cycle {report.cycle} of {strategy_id}: {summary}.")
+        elif action in {"pause", "stop", "stop_close"}:
+            close = action == "stop_close"
+            if action == "pause":
+                status = runner.pause(strategy_id)
             else:
-                _flash(f"Cycle {report.cycle} failed at {report.stage}: {report.error}", "error")
+                status = runner.stop(strategy_id, close_positions=close)
+            st.session_state.pop(CONFIRM_STOP, None)
+            extra = " and one more cycle closes every position" if close else ""
+            _flash(HALTED[status].format(sid=strategy_id, close=extra))
+        elif action == "step":
+            _step(strategy_id)
         elif action == "duplicate":
             with open_store() as store:
                 new_id = duplicate_strategy(store, strategy_id)
             select_strategy(new_id)
             _flash(f"Duplicated {strategy_id} as {new_id}.")
         elif action == "delete":
-            with open_store() as store:
-                delete_strategy(store, runner, strategy_id)
+            runner.delete(strategy_id)
             st.session_state.pop(CONFIRM_DELETE, None)
             _flash(f"Deleted {strategy_id} and its history.")
         if action in {"start", "step"}:
@@ -67,69 +80,73 @@ def _act(action: str, strategy_id: str) -> None:
         _flash(str(error), "error")
 
 
+def _step(strategy_id: str) -> None:
+    report = runner.step_once(strategy_id)
+    st.session_state["lab_result"] = (strategy_id, detail_from_report(report))
+    summary = "; ".join(report.actions) or "hold"
+    if report.ok:
+        _flash(f"Cycle {report.cycle} of {strategy_id}: {summary}. It is paused: Start runs it.")
+    else:
+        _flash(f"Cycle {report.cycle} failed at {report.stage}: {report.error}", "error")
+
+
 def _ask_delete(strategy_id: str | None) -> None:
     st.session_state[CONFIRM_DELETE] = strategy_id
 
 
+def _ask_stop(strategy_id: str | None) -> None:
+    st.session_state[CONFIRM_STOP] = strategy_id
+
+
+def _button(label: str, key: str, icon: str, callback: Any, *args: Any, **kw: Any) -> None:
+    st.button(label, key=key, icon=f":material/{icon}:", on_click=callback, args=args, **kw)
+
+
 def _actions(card: StrategyCard) -> None:
-    sid = card.strategy_id
+    sid, status = card.strategy_id, card.status
+    finishing = status in {"pausing", "stopping"}
     with st.container(horizontal=True, horizontal_alignment="right", gap="small"):
-        if card.running:
-            st.button(
-                "Pause",
-                key=f"pause_{sid}",
-                icon=":material/pause:",
-                on_click=_act,
-                args=("pause", sid),
-            )
-            st.button(
-                "Stop", key=f"stop_{sid}", icon=":material/stop:", on_click=_act, args=("stop", sid)
-            )
+        if finishing:
+            st.caption(":material/hourglass_top: Finishing its current cycle…")
+        elif card.running:
+            _button("Pause", f"pause_{sid}", "pause", _act, "pause", sid)
+            _button("Stop", f"stop_{sid}", "stop", _ask_stop, sid)
+        elif status == "stopped":
+            st.caption(ENDED_HELP)
         else:
-            st.button(
-                "Start",
-                key=f"start_{sid}",
-                icon=":material/play_arrow:",
+            _button("Start", f"start_{sid}", "play_arrow", _act, "start", sid, type="primary")
+            _button("Step", f"step_{sid}", "skip_next", _act, "step", sid)
+            if status != "created":
+                _button("Stop", f"stop_{sid}", "stop", _ask_stop, sid)
+        _button("Duplicate", f"dup_{sid}", "content_copy", _act, "duplicate", sid)
+        busy = card.running or finishing
+        help_text = "Pause or stop it first." if busy else None
+        _button("Delete", f"del_{sid}", "delete", _ask_delete, sid, disabled=busy, help=help_text)
+    if st.session_state.get(CONFIRM_STOP) == sid and not finishing and status != "stopped":
+        st.warning(
+            f"Stop **{card.name}**? A stopped strategy has ended: it cannot be started again. "
+            "Its open positions stay open unless you close them now (one more recorded cycle "
+            "sells longs and buys back shorts at the market)."
+        )
+        with st.container(horizontal=True, horizontal_alignment="right"):
+            _button(
+                "Stop and close positions",
+                f"confirm_stop_close_{sid}",
+                "stop_circle",
+                _act,
+                "stop_close",
+                sid,
                 type="primary",
-                on_click=_act,
-                args=("start", sid),
             )
-            st.button(
-                "Step",
-                key=f"step_{sid}",
-                icon=":material/skip_next:",
-                on_click=_act,
-                args=("step", sid),
-            )
-            if card.status not in {"stopped", "created"}:
-                st.button(
-                    "Stop",
-                    key=f"stop_{sid}",
-                    icon=":material/stop:",
-                    on_click=_act,
-                    args=("stop", sid),
-                )
-        st.button(
-            "Duplicate",
-            key=f"dup_{sid}",
-            icon=":material/content_copy:",
-            on_click=_act,
-            args=("duplicate", sid),
-        )
-        st.button(
-            "Delete", key=f"del_{sid}", icon=":material/delete:", on_click=_ask_delete, args=(sid,)
-        )
+            _button("Stop, keep positions", f"confirm_stop_{sid}", "stop", _act, "stop", sid)
+            _button("Cancel", f"cancel_stop_{sid}", "close", _ask_stop, None)
     if st.session_state.get(CONFIRM_DELETE) == sid:
         st.warning(f"Delete **{card.name}** and all of its history? This cannot be undone.")
         with st.container(horizontal=True, horizontal_alignment="right"):
-            st.button(
-                "Yes, delete",
-                key=f"confirm_del_{sid}",
-                type="primary",
-                on_click=_act,
-                args=("delete", sid),
+            _button(
+                "Yes, delete", f"confirm_del_{sid}", "delete", _act, "delete", sid, type="primary"
             )
-            st.button("Cancel", key=f"cancel_del_{sid}", on_click=_ask_delete, args=(None,))
+            _button("Cancel", f"cancel_del_{sid}", "close", _ask_delete, None)
 
 
 def _show_flash() -> None:
@@ -151,7 +168,7 @@ def _card(card: StrategyCard) -> None:
             status_badge(card.status, card.status_reason)
             st.caption(
                 f"{card.mode} · {card.model} · {card.exchange} {card.market_type} · "
-                f"{', '.join(card.symbols)} · {card.interval} · {cycles_text(card)} · "
+                f"{', '.join(card.symbols)} · {card.interval} · {card.cycles:,} cycles · "
                 f"{card.trades:,} trades"
             )
         with numbers:

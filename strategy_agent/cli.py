@@ -1,4 +1,4 @@
-"""Command line: ``python -m strategy_agent run|report``.
+"""Command line: ``python -m strategy_agent run|report|app``.
 
 Expected failures (bad config, missing key, unreachable service) print one
 clear ``error:`` line and exit with status 2; never a traceback.
@@ -38,14 +38,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", metavar="ID", help="continue a stored strategy instead")
     run.add_argument("--delay", type=float, default=0.0, help="seconds to wait between cycles")
     run.add_argument("--quiet", action="store_true", help="only print the summary")
-    run.add_argument(
-        "--force",
-        action="store_true",
-        help="resume even if the database says the strategy is running elsewhere",
-    )
     report = sub.add_parser("report", help="summary of every stored strategy")
     report.add_argument("--db", type=Path, default=Path("data/strategy_agent.db"))
     report.add_argument("--json", action="store_true", help="machine-readable output")
+    app = sub.add_parser(
+        "app", help="the web app; strategies marked running resume before any browser connects"
+    )
+    app.add_argument("--host", default="127.0.0.1", help="address to serve on")
+    app.add_argument("--port", type=int, default=8501, help="port to serve on")
+    app.add_argument("--db", type=Path, help="database (default: $STRATEGY_AGENT_DB, else data/)")
     return parser
 
 
@@ -54,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args)
+        if args.command == "app":
+            from strategy_agent.app_server import serve
+
+            return serve(host=args.host, port=args.port, db=args.db)
         return _report(args)
     except StrategyAgentError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -68,28 +73,45 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from strategy_agent.config import load_request
-    from strategy_agent.core import StrategyHalted
-    from strategy_agent.factory import open_runtime, unsupported
+    from strategy_agent.factory import unsupported
+    from strategy_agent.leasing import LeaseKeeper, lease_stale_s, owner_name
     from strategy_agent.trading_history.store import SqliteStore
 
     if args.cycles < 1:
         raise StrategyAgentError("--cycles must be at least 1")
     store = SqliteStore(args.db)
-    clock_now = int(time.time() * 1000)
     if args.resume:
         strategy_id = args.resume
-        row = store.get_strategy(strategy_id)  # clear error when unknown
-        if row.status == "running" and not args.force:
-            raise StrategyAgentError(
-                f"strategy {strategy_id} is marked running (the app may be running it); "
-                f"pause it there first, or pass --force if no other process runs it"
-            )
+        _refuse_if_ended(store.get_strategy(strategy_id).status, strategy_id)  # unknown: clear
     else:
         request = load_request(args.config) if args.config else UserRequest()
         problem = unsupported(request)
         if problem is not None:  # say so before anything is stored
             raise StrategyAgentError(f"{args.config}: {problem[0]}: {problem[1]}")
-        strategy_id = store.create_strategy(request, now_ms=clock_now)
+        strategy_id = store.create_strategy(request, now_ms=int(time.time() * 1000))
+    # the lease refuses a strategy someone else runs (the app, another CLI) and takes over
+    # one whose owner died; it is held until the last cycle is recorded
+    keeper = LeaseKeeper(
+        args.db, strategy_id, owner_name("cli", "run"), stale_after_s=lease_stale_s()
+    )
+    with keeper:
+        _refuse_if_ended(store.get_strategy(strategy_id).status, strategy_id)
+        return _run_cycles(args, store, strategy_id, keeper.lost)
+
+
+def _refuse_if_ended(status: StrategyStatus, strategy_id: str) -> None:
+    if status in {"stopped", "stopping"}:
+        raise StrategyAgentError(
+            f"strategy {strategy_id} was {status}: a stopped strategy has ended and cannot run "
+            f"again; duplicate it in the app to trade the same settings afresh"
+        )
+
+
+def _run_cycles(args: argparse.Namespace, store: Any, strategy_id: str, lost: Any) -> int:
+    """Run ``args.cycles`` cycles under the lease; the status says what happened."""
+    from strategy_agent.core import StrategyHalted
+    from strategy_agent.factory import open_runtime
+
     runtime = open_runtime(store, strategy_id)
     trading = runtime.request.trading
     print(
@@ -99,10 +121,14 @@ def _run(args: argparse.Namespace) -> int:
         f"starting at cycle {runtime.coordinator.cycles_done + 1}; db {args.db}"
     )
     store.set_status(strategy_id, "running", None, int(time.time() * 1000))
-    status: StrategyStatus = "paused"
+    status: StrategyStatus | None = "paused"
     reason: str | None = None
     try:
         for _ in range(args.cycles):
+            if lost.is_set():
+                status = None  # the new owner decides the status
+                print("error: another process took this strategy over; stopped", file=sys.stderr)
+                break
             report = runtime.step()
             if not args.quiet:
                 _print_cycle(report, trading.initial_capital)
@@ -112,10 +138,11 @@ def _run(args: argparse.Namespace) -> int:
         status, reason = "error", str(halted)
         print(f"error: strategy halted: {halted}", file=sys.stderr)
     finally:
-        store.set_status(strategy_id, status, reason, int(time.time() * 1000))
+        if status is not None:
+            store.set_status(strategy_id, status, reason, int(time.time() * 1000))
     _print_summary(runtime)
     print(f"resume with: python -m strategy_agent run --resume {strategy_id} --db {args.db}")
-    return 2 if status == "error" else 0
+    return 0 if status == "paused" else 2
 
 
 def _print_cycle(report: Any, initial_capital: float) -> None:

@@ -1,16 +1,23 @@
 """The app's process-wide runtime: one ``StrategyRunner`` and where the database is.
 
-The runner lives in ``st.cache_resource``, so every session and rerun shares it
-and its threads survive closed browsers; when the resource is released (cache
-cleared, server shut down) its threads are stopped without touching stored
-statuses, so they resume on the next start. Pages open a short-lived
-``SqliteStore`` per rerun (SQLite connections belong to one thread, and
-Streamlit reruns on varying threads).
+``python -m strategy_agent app`` (what ``make run`` calls) creates the runtime
+with ``start_process_runtime`` before the web server starts, so strategies
+marked running resume with the process, before any browser connects; every
+page then gets that same runner. Under a plain ``streamlit run app.py`` the
+runtime is created by the first page instead and lives in ``st.cache_resource``;
+when that resource is released (cache cleared, server shut down) its threads
+are stopped without touching stored statuses, so they resume on the next
+start. Either way every session and rerun shares one runner, and its threads
+survive closed browsers. Pages open a short-lived ``SqliteStore`` per rerun
+(SQLite connections belong to one thread, and Streamlit reruns on varying
+threads).
 
 Settings come from the environment:
 
 - ``STRATEGY_AGENT_DB``: the database file (default ``data/strategy_agent.db``).
 - ``STRATEGY_AGENT_STEP_DELAY_S``: seconds between two auto-run cycles (default 1).
+- ``STRATEGY_AGENT_LEASE_STALE_S``: seconds without a heartbeat after which the
+  process that ran a strategy counts as dead (default 30; see ``leasing``).
 """
 
 from __future__ import annotations
@@ -60,17 +67,17 @@ class AppRuntime:
     resume_error: str | None = None
 
 
-def _release(runtime: AppRuntime) -> None:
-    runtime.runner.shutdown()
+_process_runtime: AppRuntime | None = None  # set by ``start_process_runtime``
 
 
-@st.cache_resource(show_spinner=False, on_release=_release)
-def _create_runtime(path: str, delay_s: float) -> AppRuntime:
+def create_runtime(path: Path, delay_s: float) -> AppRuntime:
+    """A runner for the database at ``path`` that has resumed what was running."""
+    from strategy_agent.leasing import lease_stale_s
     from strategy_agent.runner import StrategyRunner
 
-    resolved = Path(path)
-    resolved.parent.mkdir(parents=True, exist_ok=True)
-    runtime = AppRuntime(runner=StrategyRunner(resolved, step_delay_s=delay_s), db_path=resolved)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    runner = StrategyRunner(path, step_delay_s=delay_s, lease_stale_s=lease_stale_s())
+    runtime = AppRuntime(runner=runner, db_path=path)
     try:
         runtime.resumed = runtime.runner.resume_running()
     except Exception as error:  # a broken database must not take the whole app down
@@ -78,8 +85,35 @@ def _create_runtime(path: str, delay_s: float) -> AppRuntime:
     return runtime
 
 
+def start_process_runtime() -> AppRuntime:
+    """Create this process's runtime now (before the web server starts); pages reuse it."""
+    global _process_runtime
+    if _process_runtime is None:
+        _process_runtime = create_runtime(db_path(), step_delay_s())
+    return _process_runtime
+
+
+def stop_process_runtime() -> None:
+    """Stop the threads of the process runtime, stored statuses untouched (they resume)."""
+    global _process_runtime
+    if _process_runtime is not None:
+        _process_runtime.runner.shutdown()
+        _process_runtime = None
+
+
+def _release(runtime: AppRuntime) -> None:
+    runtime.runner.shutdown()
+
+
+@st.cache_resource(show_spinner=False, on_release=_release)
+def _create_runtime(path: str, delay_s: float) -> AppRuntime:
+    return create_runtime(Path(path), delay_s)
+
+
 def get_runtime() -> AppRuntime:
-    """The process-wide runtime for the configured database (created once)."""
+    """The process-wide runtime: the one the process started with, else created once."""
+    if _process_runtime is not None:
+        return _process_runtime
     return _create_runtime(str(db_path()), step_delay_s())
 
 

@@ -136,19 +136,46 @@ def test_llm_strategy_from_example_config(
         server.stop()
 
 
-def test_resume_refuses_a_strategy_running_elsewhere(
+def test_resume_refuses_a_strategy_someone_else_runs(
+    db_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A live lease is refused with who holds it; "running" alone (a crash) is not."""
+    import time
+
+    from strategy_agent.trading_history.leases import acquire_lease, release_lease
+    from strategy_agent.trading_history.store import SqliteStore
+
+    main(["run", "--cycles", "2", "--db", str(db_path), "--quiet"])
+    (report,) = _reports(db_path, capsys)
+    sid = report["strategy_id"]
+    owner = "app pid 4242 on trading-box (auto-run #1)"
+    with SqliteStore(db_path) as store:
+        store.set_status(sid, "running", None, now_ms=1)
+        acquire_lease(store, sid, owner, int(time.time() * 1000), 30_000)
+    assert main(["run", "--resume", sid, "--cycles", "1", "--db", str(db_path)]) == 2
+    err = capsys.readouterr().err
+    assert owner in err and "Traceback" not in err
+    with SqliteStore(db_path) as store:
+        release_lease(store, sid, owner)  # the app paused it, or died long ago
+    assert main(["run", "--resume", sid, "--cycles", "1", "--db", str(db_path)]) == 0
+    (after,) = _reports(db_path, capsys)
+    assert after["cycles"] == 3 and after["status"] == "paused"
+
+
+def test_a_stopped_strategy_cannot_be_resumed(
     db_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from strategy_agent.trading_history.store import SqliteStore
 
     main(["run", "--cycles", "2", "--db", str(db_path), "--quiet"])
     (report,) = _reports(db_path, capsys)
-    sid = report["strategy_id"]
     with SqliteStore(db_path) as store:
-        store.set_status(sid, "running", None, now_ms=1)
-    assert main(["run", "--resume", sid, "--cycles", "1", "--db", str(db_path)]) == 2
-    assert "marked running" in capsys.readouterr().err
-    assert main(["run", "--resume", sid, "--cycles", "1", "--db", str(db_path), "--force"]) == 0
+        store.set_status(report["strategy_id"], "stopped", None, now_ms=1)
+    args = ["run", "--resume", report["strategy_id"], "--cycles", "1", "--db", str(db_path)]
+    assert main(args) == 2
+    assert "has ended" in capsys.readouterr().err
+    (after,) = _reports(db_path, capsys)
+    assert after["cycles"] == 2
 
 
 def test_unrunnable_config_is_refused_before_anything_is_stored(

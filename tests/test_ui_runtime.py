@@ -67,3 +67,23 @@ def test_open_store_closes_after_use(monkeypatch: pytest.MonkeyPatch, tmp_path: 
         assert store.list_strategies() == []
     with pytest.raises(Exception, match="closed"):
         store.list_strategies()
+
+
+def test_pages_use_the_runtime_the_process_started_with(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    db = tmp_path / "process.db"
+    with SqliteStore(db) as store:
+        running = store.create_strategy(request("Was running", "noop"), 1)
+        store.set_status(running, "running", None, 2)
+    monkeypatch.setenv(ui_runtime.DB_ENV, str(db))
+    monkeypatch.setenv(ui_runtime.DELAY_ENV, "0.01")
+    runtime = ui_runtime.start_process_runtime()
+    try:
+        assert runtime.resumed == [running]  # before any page ran
+        assert ui_runtime.get_runtime() is runtime
+        assert ui_runtime.get_runner() is runtime.runner
+    finally:
+        ui_runtime.stop_process_runtime()
+    assert not runtime.runner.is_running(running)
+    assert ui_runtime.get_runtime() is not runtime  # back to the per-server cache

@@ -9,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from strategy_agent.trading_history.store import SqliteStore
 from tests.app.helpers import Populated, open_page, texts
+from tests.fakes.gated_policy import wait_for
 
 
 def _stored(db: Path) -> list:
@@ -73,19 +74,46 @@ def test_llm_provider_shows_key_fields_and_requires_a_prompt(app_db: Path) -> No
     assert "sk-test-session-key" not in app_db.read_bytes().decode("latin-1")
 
 
+def _status(db: Path, sid: str) -> str:
+    with SqliteStore(db) as store:
+        return store.get_strategy(sid).status
+
+
 def test_start_pause_stop_change_the_stored_status(populated: Populated) -> None:
     sid = populated.trend_id
     app = open_page("strategies")
+    assert "Pause** keeps its positions" in texts(app)  # Pause and Stop, in a trader's words
     app.button(key=f"start_{sid}").click().run()
-    with SqliteStore(populated.db) as store:
-        assert store.get_strategy(sid).status == "running"
+    assert _status(populated.db, sid) == "running"
+    assert app.button(key=f"del_{sid}").disabled  # never delete under a running worker
     app.button(key=f"pause_{sid}").click().run()
-    with SqliteStore(populated.db) as store:
-        assert store.get_strategy(sid).status == "paused"
+    wait_for(lambda: _status(populated.db, sid) == "paused")
     app.button(key=f"start_{sid}").click().run()
     app.button(key=f"stop_{sid}").click().run()
+    assert _status(populated.db, sid) == "running"  # Stop asks first
+    assert "cannot be started again" in texts(app)
+    app.button(key=f"confirm_stop_{sid}").click().run()
+    wait_for(lambda: _status(populated.db, sid) == "stopped")
+    app.run()
+    assert "Duplicate it to reuse its settings" in texts(app)
+    assert not [b for b in app.button if b.key in {f"start_{sid}", f"step_{sid}"}]
+
+
+def test_stop_and_close_positions_flattens_the_book(populated: Populated) -> None:
+    from strategy_agent.factory import open_runtime
+
+    sid = populated.hold_id  # holds BTC and ETH
     with SqliteStore(populated.db) as store:
-        assert store.get_strategy(sid).status == "stopped"
+        before = store.cycle_count(sid)
+    app = open_page("strategies")
+    app.button(key=f"stop_{sid}").click().run()
+    app.button(key=f"confirm_stop_close_{sid}").click().run()
+    assert not app.exception
+    wait_for(lambda: _status(populated.db, sid) == "stopped")
+    with SqliteStore(populated.db) as store:
+        assert store.cycle_count(sid) == before + 1
+        positions = open_runtime(store, sid).ledger.positions.values()
+        assert not [p for p in positions if p.quantity]
 
 
 def test_auto_run_adds_cycles_in_the_background(populated: Populated) -> None:
@@ -113,7 +141,7 @@ def test_step_runs_one_cycle_and_says_what_it_did(populated: Populated) -> None:
     app.button(key=f"step_{sid}").click().run()
     with SqliteStore(populated.db) as store:
         assert store.cycle_count(sid) == before + 1
-    assert f"Cycle {before + 1} of {sid}" in texts(app)
+    assert f"Cycle {before + 1} of {sid}" in texts(app) and "It is paused" in texts(app)
 
 
 def test_duplicate_and_delete_with_confirmation(populated: Populated) -> None:
