@@ -45,6 +45,9 @@ DEFAULT_SYMBOLS = (
     "LINK/USDT",
     "DOT/USDT",
 )
+# The markets a strategy may trade here: each default spot pair and its USDT-settled
+# perpetual (same price path). The source prices any symbol; validation uses this list.
+SIMULATED_SYMBOLS: tuple[str, ...] = DEFAULT_SYMBOLS + tuple(f"{s}:USDT" for s in DEFAULT_SYMBOLS)
 BLOCK_BARS = 2048
 COLUMNS = ("open", "high", "low", "close", "volume")
 

@@ -12,6 +12,10 @@ fill per instruction, one equity point per cycle; plus the ``leases`` table,
 per-strategy prompt versions and the LLM response cache. A database that
 already holds duplicates (written by the double-cycle bug of earlier versions)
 is refused with the way to repair it, and nothing is changed.
+
+Version 4 adds the candle store (``candle_store.py``): ``candles``, one row
+per exchange, symbol, interval and open time, and ``candle_gaps``, the open-time
+ranges an exchange was asked for and returned no candle for.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import sqlite_utils
 
 from strategy_agent.errors import ConfigurationError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 Step = list[str] | Callable[[sqlite_utils.Database, str], None]
 
@@ -152,6 +156,13 @@ def _v3(db: sqlite_utils.Database, path: str) -> None:
                 MIN(CASE WHEN kind = 'error' THEN 0 ELSE 1 END) AS ok
             FROM history_records GROUP BY strategy_id, reference_id
         )""",
+        # A closed trade's P&L % is net of its fees since v3 (metrics.trade_net_pnl_pct);
+        # trades stored before were all of contract size 1 (the simulated market).
+        """UPDATE trades SET realized_pnl_pct =
+            (COALESCE(realized_pnl, 0) - fees) / (quantity * entry_price) * 100.0
+        WHERE quantity > 0 AND entry_price > 0""",
+        """UPDATE trades SET payload = json_set(payload, '$.realized_pnl_pct', realized_pnl_pct)
+        WHERE json_valid(payload) AND quantity > 0 AND entry_price > 0""",
         "CREATE UNIQUE INDEX uq_history_cycle_kind "
         "ON history_records (strategy_id, reference_id, kind)",
         "CREATE UNIQUE INDEX uq_fills_instruction ON fills (strategy_id, instruction_id) "
@@ -221,8 +232,35 @@ def _adopt_legacy_prompts(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE prompts RENAME TO legacy_prompts")
 
 
+# 4: downloaded candles (closed candles only, prices in the quote currency) and the gaps
+# the exchange reported; ts and the gap bounds are candle open times in epoch ms.
+_V4 = [
+    """CREATE TABLE candles (
+        exchange TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        interval TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        open REAL NOT NULL,
+        high REAL NOT NULL,
+        low REAL NOT NULL,
+        close REAL NOT NULL,
+        volume REAL NOT NULL,
+        PRIMARY KEY (exchange, symbol, interval, ts)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE candle_gaps (
+        exchange TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        interval TEXT NOT NULL,
+        start_ts INTEGER NOT NULL,
+        end_ts INTEGER NOT NULL,
+        recorded_ts INTEGER NOT NULL,
+        PRIMARY KEY (exchange, symbol, interval, start_ts),
+        CHECK (end_ts > start_ts)
+    )""",
+]
+
 # Migrations by target version: _MIGRATIONS[0] brings an empty file to version 1.
-_MIGRATIONS: list[Step] = [_V1, _V2, _v3]
+_MIGRATIONS: list[Step] = [_V1, _V2, _v3, _V4]
 
 
 def schema_version(db: sqlite_utils.Database) -> int:
