@@ -133,6 +133,12 @@ def v2_database(path: Path, rows: list[tuple[str, str, str, dict[str, Any]]]) ->
     )
     conn.execute("INSERT INTO prompts VALUES (1, 'Solo', 1, 'buy dips', 5)")
     conn.execute("INSERT INTO prompts VALUES (2, 'Other', 1, 'sell rips', 6)")
+    # a closed trade as older versions stored it: P&L % before fees
+    conn.execute(
+        "INSERT INTO trades (strategy_id, symbol, type, side, quantity, entry_price, exit_price,"
+        " realized_pnl, realized_pnl_pct, fees, payload) "
+        "VALUES ('s1', 'BTC/USDT', 'long', 'buy', 2, 100, 101, 2.0, 1.0, 3.0, '{}')"
+    )
     conn.commit()
     conn.close()
 
@@ -157,6 +163,11 @@ def test_a_version_2_database_is_upgraded_with_its_cycles_and_prompts(tmp_path: 
         assert [v.text for v in list_prompt_versions(store, "s1")] == ["buy dips"]
         # nothing lost: the prompt no strategy claims stays in the renamed table
         assert store.scalar("SELECT COUNT(*) FROM legacy_prompts") == 2
+        # its P&L % is now net of fees, like every trade stored from v3 on: (2 - 3) / 200
+        assert store.scalar("SELECT realized_pnl_pct FROM trades") == pytest.approx(-0.5)
+        assert store.scalar(
+            "SELECT json_extract(payload, '$.realized_pnl_pct') FROM trades"
+        ) == pytest.approx(-0.5)
         store.write_cycle("s1", [compose("s1", 4, 40)], [], [], None)
         with pytest.raises(DuplicateCycle):
             store.write_cycle("s1", [compose("s1", 4, 40)], [], [], None)
