@@ -12,6 +12,7 @@ from strategy_agent.views import format as fmt
 from strategy_agent.views.cycle_detail import detail_from_report
 from strategy_agent.views.strategies import (
     StrategyCard,
+    cycles_text,
     duplicate_strategy,
     strategy_cards,
 )
@@ -168,7 +169,7 @@ def _card(card: StrategyCard) -> None:
             status_badge(card.status, card.status_reason)
             st.caption(
                 f"{card.mode} · {card.model} · {card.exchange} {card.market_type} · "
-                f"{', '.join(card.symbols)} · {card.interval} · {card.cycles:,} cycles · "
+                f"{', '.join(card.symbols)} · {card.interval} · {cycles_text(card)} · "
                 f"{card.trades:,} trades"
             )
         with numbers:

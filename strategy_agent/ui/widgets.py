@@ -18,6 +18,7 @@ from strategy_agent.views.strategies import strategy_options
 F = TypeVar("F", bound=Callable[..., Any])
 
 SELECTED = "selected_strategy"
+NOT_AVAILABLE = "n/a"
 REFRESH_EVERY = "2s"
 
 STATUS_STYLE: dict[str, tuple[str, str]] = {
@@ -143,22 +144,56 @@ INTEGER = fmt.integer
 def table(
     frame: pd.DataFrame,
     formats: Mapping[str, Callable[[Any], str]] | None = None,
+    not_available: Mapping[int, Sequence[str]] | None = None,
     **kwargs: Any,
 ) -> None:
     """A read-only table: values formatted per column, missing values as a dash.
 
-    Sorting by a column header still sorts by the underlying numbers.
+    ``not_available`` maps a row position to the columns that row shows as
+    "n/a" (a figure that cannot be computed for it, as opposed to a dash for
+    one not known yet); say why next to the table. Sorting by a column header
+    still sorts by the underlying numbers, "n/a" below every number.
     """
+    frame = _mark_not_available(frame, not_available or {})
     styler = frame.style.format(lambda v: fmt.DASH if _missing(v) else str(v))
     for column, formatter in (formats or {}).items():
         if column in frame.columns:
             styler = styler.format(
                 lambda v, f=formatter: fmt.DASH if _missing(v) else f(v), subset=[column]
             )
+    for position, columns in (not_available or {}).items():
+        shown = [c for c in columns if c in frame.columns]
+        if shown and 0 <= position < len(frame):
+            cells = pd.IndexSlice[[frame.index[position]], shown]
+            styler = styler.format(lambda _: NOT_AVAILABLE, subset=cells)
     kwargs.setdefault("placeholder", fmt.DASH)
     kwargs.setdefault("hide_index", True)
     kwargs.setdefault("width", "stretch")
     st.dataframe(styler, **kwargs)
+
+
+def _mark_not_available(
+    frame: pd.DataFrame, not_available: Mapping[int, Sequence[str]]
+) -> pd.DataFrame:
+    """A copy whose "n/a" cells hold a value the browser renders (it shows its placeholder
+    for an empty cell, whatever the format says): -inf in a number column, so the cell
+    sorts below every number, and the text itself elsewhere."""
+    if not not_available:
+        return frame
+    marked = frame.copy()
+    for position, columns in not_available.items():
+        if not 0 <= position < len(marked):
+            continue
+        for column in columns:
+            if column not in marked.columns:
+                continue
+            if pd.api.types.is_numeric_dtype(marked[column]):
+                marked[column] = marked[column].astype("float64")
+                marked.iloc[position, marked.columns.get_loc(column)] = float("-inf")
+            else:
+                marked[column] = marked[column].astype("object")
+                marked.iloc[position, marked.columns.get_loc(column)] = NOT_AVAILABLE
+    return marked
 
 
 def _missing(value: Any) -> bool:

@@ -2,8 +2,9 @@
 
 Controls (start, pause, stop, delete) go through the ``StrategyRunner``.
 
-Every read is bounded: one summary query for all strategies (SQL aggregates)
-and a thinned equity series per card for its sparkline.
+Every read is bounded: index lookups per card (latest equity point, cycle,
+failed-cycle and trade counts) and a thinned equity series for its sparkline,
+all through the history package (``trading_history.page_queries``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pydantic import SecretStr
 
 from strategy_agent.factory import SIMULATED
 from strategy_agent.models import UserRequest
+from strategy_agent.trading_history import metrics, page_queries
 
 if TYPE_CHECKING:
     from strategy_agent.runner import StrategyRunner
@@ -45,8 +47,9 @@ class StrategyCard:
     initial_capital: float
     equity: float | None
     pnl_pct: float | None
-    cycles: int
+    cycles: int  # every cycle run, failed ones included
     trades: int
+    failed_cycles: int = 0
     sparkline: list[float] = field(default_factory=list)
     running: bool = False
 
@@ -70,9 +73,6 @@ def _card(store: SqliteStore, row: StrategyRow, running: bool) -> StrategyCard:
     request = row.request
     capital = request.trading.initial_capital
     latest = store.latest_equity(row.id)
-    trades = store.db.execute(
-        "SELECT COUNT(*) FROM trades WHERE strategy_id = ?", [row.id]
-    ).fetchone()[0]
     return StrategyCard(
         strategy_id=row.id,
         name=request.trading.strategy_name,
@@ -86,43 +86,29 @@ def _card(store: SqliteStore, row: StrategyRow, running: bool) -> StrategyCard:
         interval=request.trading.interval,
         initial_capital=capital,
         equity=latest.equity if latest else capital,
-        pnl_pct=(latest.equity / capital - 1.0) * 100.0 if latest else None,
+        pnl_pct=metrics.return_pct(latest.equity, capital) if latest else None,
         cycles=store.cycle_count(row.id),
-        trades=int(trades),
-        sparkline=[equity for _, equity in sampled_equity(store, row.id, SPARKLINE_POINTS)],
+        trades=page_queries.trade_count(store, row.id),
+        failed_cycles=store.failed_cycle_count(row.id),
+        sparkline=[
+            equity for _, equity in page_queries.sampled_equity(store, row.id, SPARKLINE_POINTS)
+        ],
         running=running,
     )
 
 
-def sampled_equity(store: SqliteStore, strategy_id: str, points: int) -> list[tuple[int, float]]:
-    """At most ``points`` (ts, equity) pairs evenly spaced in time, first and last included.
-
-    Each sample is the last equity point at or before its target time (one
-    index seek per sample), so the cost does not grow with the history.
-    """
-    first, last = store.db.execute(
-        "SELECT MIN(ts), MAX(ts) FROM equity WHERE strategy_id = ?", [strategy_id]
-    ).fetchone()
-    if first is None:
-        return []
-    count = max(2, points)
-    targets = sorted({first + (last - first) * i // (count - 1) for i in range(count)})
-    values = ", ".join("(?)" for _ in targets)
-    rows = store.db.execute(
-        f"WITH targets(t) AS (VALUES {values}) "
-        "SELECT e.ts, e.equity FROM targets JOIN equity e ON e.id = ("
-        "SELECT id FROM equity WHERE strategy_id = ? AND ts <= targets.t "
-        "ORDER BY ts DESC, id DESC LIMIT 1) ORDER BY e.ts",
-        [*targets, strategy_id],
-    ).fetchall()
-    unique = dict.fromkeys((int(ts), float(equity)) for ts, equity in rows)
-    return list(unique)
+def cycles_text(card: StrategyCard) -> str:
+    """``12 cycles, 2 failed`` (``12 cycles`` when none failed): failed cycles count apart."""
+    text = f"{card.cycles:,} cycle{'' if card.cycles == 1 else 's'}"
+    return f"{text}, {card.failed_cycles:,} failed" if card.failed_cycles else text
 
 
 def strategy_options(store: SqliteStore) -> list[tuple[str, str]]:
     """(id, "name · status") for pickers, newest first (one small query)."""
-    rows = store.db.query("SELECT id, name, status FROM strategies ORDER BY created_ts DESC, id")
-    return [(row["id"], f"{row['name']} · {row['status']} · {row['id']}") for row in rows]
+    return [
+        (sid, f"{name} · {status} · {sid}")
+        for sid, name, status in page_queries.strategy_choices(store)
+    ]
 
 
 def create_strategy(

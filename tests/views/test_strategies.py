@@ -59,3 +59,36 @@ def test_symbol_choices_and_builtin_models() -> None:
     assert views.symbol_choices("binance") == []
     assert views.symbol_choices("binance", ["ETH/USDT", "BTC/USDT"]) == ["BTC/USDT", "ETH/USDT"]
     assert {"buy_and_hold", "ema_crossover", "rsi_reversion", "noop"} <= set(views.builtin_models())
+
+
+def test_failed_cycles_are_counted_apart(store: SqliteStore, history: Populated) -> None:
+    from strategy_agent.models import HistoryRecord
+
+    last_ts = store.last_cycle_ts(history.hold_id)
+    assert last_ts is not None
+    failure = HistoryRecord(
+        ts=last_ts + 3_600_000,
+        kind="error",
+        reference_id=f"{history.hold_id}-000041",
+        payload={"cycle": 41, "stage": "compose", "error": "model unreachable"},
+    )
+    store.write_cycle(history.hold_id, [failure], [], [], None)
+    hold = next(c for c in views.strategy_cards(store) if c.strategy_id == history.hold_id)
+    assert (hold.cycles, hold.failed_cycles) == (41, 1)
+    assert views.cycles_text(hold) == "41 cycles, 1 failed"
+    trend = next(c for c in views.strategy_cards(store) if c.strategy_id == history.trend_id)
+    assert views.cycles_text(trend) == "150 cycles"
+
+
+def test_view_modules_read_through_the_history_package_only() -> None:
+    """No SQL and no market or runtime built in ``strategy_agent/views`` (the pages' queries)."""
+    import strategy_agent.views as package
+
+    folder = Path(package.__file__).parent
+    offenders = {
+        f"{path.name}: {needle}"
+        for path in sorted(folder.glob("*.py"))
+        for needle in ("store.db", ".execute(", "build_market", "open_runtime", "SELECT ")
+        if needle in path.read_text()
+    }
+    assert offenders == set()
