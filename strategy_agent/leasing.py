@@ -89,7 +89,12 @@ class LeaseKeeper:
 
         with SqliteStore(self.db_path) as store:
             acquire_lease(
-                store, self.strategy_id, self.owner, now_ms(), int(self.stale_after_s * 1000)
+                store,
+                self.strategy_id,
+                self.owner,
+                now_ms(),
+                int(self.stale_after_s * 1000),
+                pid=os.getpid(),
             )
         self._thread = threading.Thread(
             target=self._beat, name=f"lease-{self.strategy_id}", daemon=True

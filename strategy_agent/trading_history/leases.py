@@ -4,7 +4,9 @@ Every path that runs a cycle (the app's runner, Step, the prompt lab's
 "Run one cycle", the CLI) takes the strategy's lease first, across threads and
 processes, and keeps it alive with a heartbeat. A lease whose heartbeat is
 older than ``stale_after_ms`` belongs to an owner that died (a crashed process)
-and is taken over; a live one is refused with who holds it.
+and is taken over; so is one whose owner process, on this same host, no longer
+exists (no need to wait for its heartbeat to age after a ``kill -9``). A live
+one is refused with who holds it.
 
 Each function runs in one ``BEGIN IMMEDIATE`` transaction, so two takers
 cannot both win.
@@ -12,6 +14,8 @@ cannot both win.
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -27,6 +31,26 @@ class Lease:
     owner: str
     acquired_ts: int
     heartbeat_ts: int
+    host: str | None = None
+    pid: int | None = None
+
+
+def this_host() -> str:
+    """The host name leases record for their owner process."""
+    return socket.gethostname()
+
+
+def _owner_process_gone(lease: Lease) -> bool:
+    """True when the lease's owner process ran on this host and no longer exists."""
+    if lease.host != this_host() or lease.pid is None or lease.pid == os.getpid():
+        return False
+    try:
+        os.kill(lease.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # it exists, under another user
+        return False
+    return False
 
 
 class LeaseHeld(StrategyAgentError):
@@ -47,19 +71,26 @@ class LeaseHeld(StrategyAgentError):
 def lease_holder(store: SqliteStore, strategy_id: str) -> Lease | None:
     """The current lease of ``strategy_id``, live or stale, or ``None``."""
     rows = store.rows(
-        "SELECT strategy_id, owner, acquired_ts, heartbeat_ts FROM leases WHERE strategy_id = ?",
+        "SELECT strategy_id, owner, acquired_ts, heartbeat_ts, host, pid FROM leases "
+        "WHERE strategy_id = ?",
         [strategy_id],
     )
     return Lease(**rows[0]) if rows else None
 
 
 def acquire_lease(
-    store: SqliteStore, strategy_id: str, owner: str, now_ms: int, stale_after_ms: int
+    store: SqliteStore,
+    strategy_id: str,
+    owner: str,
+    now_ms: int,
+    stale_after_ms: int,
+    pid: int | None = None,
 ) -> Lease:
     """Take the lease for ``owner``; raises ``LeaseHeld`` when another live owner has it.
 
     Re-entrant for the same owner (its heartbeat is renewed). A lease whose
-    heartbeat is at least ``stale_after_ms`` old is taken over.
+    heartbeat is at least ``stale_after_ms`` old is taken over, and so is one
+    whose owner process (``pid`` on this host, recorded when given) is gone.
     """
     with store.write():
         current = lease_holder(store, strategy_id)
@@ -67,15 +98,17 @@ def acquire_lease(
             current is not None
             and current.owner != owner
             and now_ms - current.heartbeat_ts < stale_after_ms
+            and not _owner_process_gone(current)
         ):
             raise LeaseHeld(current, now_ms)
         acquired = current.acquired_ts if current is not None and current.owner == owner else now_ms
+        host = this_host() if pid is not None else None
         store.db.execute(
-            "INSERT OR REPLACE INTO leases (strategy_id, owner, acquired_ts, heartbeat_ts) "
-            "VALUES (?, ?, ?, ?)",
-            [strategy_id, owner, acquired, now_ms],
+            "INSERT OR REPLACE INTO leases (strategy_id, owner, acquired_ts, heartbeat_ts, "
+            "host, pid) VALUES (?, ?, ?, ?, ?, ?)",
+            [strategy_id, owner, acquired, now_ms, host, pid],
         )
-    return Lease(strategy_id, owner, acquired, now_ms)
+    return Lease(strategy_id, owner, acquired, now_ms, host, pid)
 
 
 def renew_lease(store: SqliteStore, strategy_id: str, owner: str, now_ms: int) -> bool:

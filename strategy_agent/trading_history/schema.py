@@ -16,6 +16,10 @@ is refused with the way to repair it, and nothing is changed.
 Version 4 adds the candle store (``candle_store.py``): ``candles``, one row
 per exchange, symbol, interval and open time, and ``candle_gaps``, the open-time
 ranges an exchange was asked for and returned no candle for.
+
+Version 5 adds ``orders`` (``orders.py``): one row per order sent to a real
+exchange, keyed by its client order id, written at each status change, so a
+crash between sending and recording is reconciled from the exchange.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import sqlite_utils
 
 from strategy_agent.errors import ConfigurationError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 Step = list[str] | Callable[[sqlite_utils.Database, str], None]
 
@@ -177,7 +181,9 @@ def _v3(db: sqlite_utils.Database, path: str) -> None:
             strategy_id TEXT PRIMARY KEY,
             owner TEXT NOT NULL,
             acquired_ts INTEGER NOT NULL,
-            heartbeat_ts INTEGER NOT NULL
+            heartbeat_ts INTEGER NOT NULL,
+            host TEXT,
+            pid INTEGER
         )""",
         """CREATE TABLE prompt_versions (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -259,8 +265,42 @@ _V4 = [
     )""",
 ]
 
+# 5: orders sent to a real exchange (execution/ccxt_gateway.py), one row per client order id,
+# updated at each status change; quantities in the market's order unit, prices and fee_quote in
+# the quote currency, fee in fee_currency; no foreign key, so the audit of real orders outlives
+# a deleted strategy.
+_V5 = [
+    """CREATE TABLE orders (
+        client_order_id TEXT PRIMARY KEY,
+        strategy_id TEXT NOT NULL,
+        compose_id TEXT NOT NULL,
+        instruction_id TEXT NOT NULL,
+        exchange_id TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        side TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
+        qty REAL NOT NULL,
+        order_type TEXT NOT NULL,
+        limit_price REAL,
+        reduce_only INTEGER NOT NULL DEFAULT 0,
+        status TEXT NOT NULL CHECK (status IN ('sent', 'acknowledged', 'filled',
+            'partially_filled', 'rejected', 'canceled', 'unknown')),
+        exchange_order_id TEXT,
+        filled_qty REAL NOT NULL DEFAULT 0,
+        avg_price REAL,
+        fee REAL,
+        fee_currency TEXT,
+        fee_quote REAL,
+        dust INTEGER NOT NULL DEFAULT 0,
+        reason TEXT,
+        created_ts INTEGER NOT NULL,
+        updated_ts INTEGER NOT NULL,
+        UNIQUE (strategy_id, instruction_id)
+    )""",
+    "CREATE INDEX idx_orders_status ON orders (strategy_id, status)",
+]
+
 # Migrations by target version: _MIGRATIONS[0] brings an empty file to version 1.
-_MIGRATIONS: list[Step] = [_V1, _V2, _v3, _V4]
+_MIGRATIONS: list[Step] = [_V1, _V2, _v3, _V4, _V5]
 
 
 def schema_version(db: sqlite_utils.Database) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -105,3 +106,21 @@ def test_prompt_versions_belong_to_their_strategy(db: tuple[Path, str]) -> None:
         assert [v.text for v in list_prompt_versions(store, sid)] == ["sell rips", "buy dips"]
         assert latest_prompt_version(store, other).version == 1  # type: ignore[union-attr]
         assert latest_prompt_version(store, store.create_strategy(UserRequest(), 3)) is None
+
+
+def test_a_lease_of_a_process_that_is_gone_is_taken_over_at_once(db: tuple[Path, str]) -> None:
+    import subprocess
+    import sys
+
+    path, sid = db
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], check=True,
+                          capture_output=True, text=True)  # fmt: skip
+    dead_pid = int(dead.stdout)
+    with SqliteStore(path) as store:
+        acquire_lease(store, sid, "killed app", now_ms=1_000, stale_after_ms=STALE_MS, pid=dead_pid)
+        # its heartbeat is fresh, but its process is gone (kill -9): no need to wait
+        taken = acquire_lease(store, sid, "restarted app", 2_000, STALE_MS, pid=os.getpid())
+        assert (taken.owner, taken.pid) == ("restarted app", os.getpid())
+        # a live process on this host keeps its lease
+        with pytest.raises(LeaseHeld):
+            acquire_lease(store, sid, "another", 3_000, STALE_MS, pid=os.getppid())
