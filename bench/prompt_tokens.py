@@ -3,7 +3,9 @@
 Builds realistic contexts (the simulated market and the technical features when
 they are available, hand-made features otherwise), renders the exact messages
 ``LlmPolicy`` would send, and counts them with litellm's offline token counter.
-The baseline is the same system prompt plus ``json.dumps`` of the same context.
+Each context carries the feedback on a previous plan with three rejected items,
+produced by the real parser and guardrails. The baseline is the same system
+prompt plus ``json.dumps`` of the same context.
 
     python bench/prompt_tokens.py [--model openai/gpt-4o-mini] [--show 3]
 """
@@ -21,18 +23,23 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from strategy_agent.clock import ManualClock
+from strategy_agent.cycle_records import FEEDBACK_STATUSES
+from strategy_agent.data.market_rules import SimulatedMarketRules
 from strategy_agent.data.simulated_market import (
     DEFAULT_ORIGIN_MS,
     DEFAULT_SYMBOLS,
     SimulatedMarketDataSource,
 )
+from strategy_agent.decision.guardrails import GuardrailLimits, apply_guardrails
 from strategy_agent.decision.llm_policy import load_litellm
+from strategy_agent.decision.plan_parser import parse_plan
 from strategy_agent.decision.prompt_context import render_context
 from strategy_agent.decision.prompt_library import load_template
 from strategy_agent.decision.system_prompt import build_system_prompt
 from strategy_agent.features.technical_indicators import TechnicalFeatureComputer
 from strategy_agent.models import (
     ComposeContext,
+    ComposeFeedback,
     FeatureVector,
     InstrumentRef,
     PortfolioView,
@@ -73,6 +80,40 @@ def constraints_for(symbols: list[str]) -> dict[str, Any]:
         "fee_bps": 10.0,
         "slippage_bps": 5.0,
     }
+
+
+def feedback_for(context: ComposeContext) -> ComposeFeedback:
+    """A previous plan with three rejected items, as the parser and guardrails reject them.
+
+    An action word nobody accepts, a decimal comma, and a buy below min_confidence
+    (on the first, second and last symbol; one symbol gets them all).
+    """
+    symbols = sorted(context.market_snapshot)
+    first, second, last = symbols[0], symbols[min(1, len(symbols) - 1)], symbols[-1]
+    reply = json.dumps(
+        {
+            "items": [
+                {"instrument": first, "action": "liquidate", "confidence": 0.8},
+                {"instrument": second, "action": "sell", "target_qty": "0,5", "confidence": 0.7},
+                {"instrument": last, "action": "buy", "target_qty": 1, "confidence": 0.4},
+            ],
+            "notes": "take profit, trim, probe",
+        }
+    )
+    positions = {s: p.quantity for s, p in context.portfolio.positions.items()}
+    parsed = parse_plan(reply, context.ts, symbols, positions)
+    _, outcomes = apply_guardrails(
+        parsed.proposal.items,
+        context.portfolio,
+        context.market_snapshot,
+        context.digest,
+        GuardrailLimits.model_validate(context.constraints),
+        SimulatedMarketRules(),
+        context.compose_id,
+        context.ts,
+    )
+    told = [o for o in [*outcomes, *parsed.rejected] if o.status in FEEDBACK_STATUSES]
+    return ComposeFeedback(outcomes=told)
 
 
 def context_for(count: int) -> tuple[ComposeContext, str]:
@@ -133,6 +174,7 @@ def context_for(count: int) -> tuple[ComposeContext, str]:
         market_snapshot=prices,
         constraints=constraints_for(symbols),
     )
+    context = context.model_copy(update={"feedback": feedback_for(context)})
     return context, source
 
 

@@ -3,7 +3,11 @@
 A cycle is: candles (only those closed at the clock's now) -> mark the book ->
 view -> features -> compose (policy + guardrails) -> execute -> apply fills to
 the ledger -> digest -> write the four checkpoints, the fills, closed trades
-and the equity point in ONE transaction.
+and the equity point in ONE transaction (the records: ``cycle_records``).
+
+The previous composed cycle's rejected and clamped items and reply problem go
+into the next context as ``feedback`` (kept in memory; after a restart, read
+back from the last ``compose`` record).
 
 A failure inside a cycle (data, features, policy, execution) is recorded as an
 ``error`` checkpoint with its reason and the next cycle still runs. Errors the
@@ -18,12 +22,19 @@ and a few small protocols below, wired by ``strategy_agent.factory``.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from strategy_agent.clock import Clock
+from strategy_agent.cycle_records import (
+    RecordReader,
+    cycle_records,
+    feedback_from_compose,
+    last_candles,
+    prompt_hash,
+    read_feedback,
+)
 from strategy_agent.data.interfaces import MarketDataSource
 from strategy_agent.decision.interfaces import Composer
 from strategy_agent.errors import (
@@ -37,6 +48,7 @@ from strategy_agent.features.interfaces import FeatureComputer
 from strategy_agent.models import (
     Candle,
     ComposeContext,
+    ComposeFeedback,
     ComposeResult,
     EquityPoint,
     ExecutionResult,
@@ -71,8 +83,8 @@ class Digest(Protocol):
     def digest(self, ts: int) -> TradeDigest: ...
 
 
-class CycleStore(Protocol):
-    """What the coordinator needs of the history store."""
+class CycleStore(RecordReader, Protocol):
+    """What the coordinator needs of the history store (``records``: the feedback on resume)."""
 
     def write_cycle(
         self,
@@ -154,6 +166,9 @@ class DecisionCoordinator:
         self.cycles_done = cycles_done
         # The last closed candle per symbol of the latest cycle, recorded for the pages.
         self._last_candles: dict[str, dict[str, float]] = {}
+        # What became of the last composed plan (read from the store on a resume).
+        self._feedback: ComposeFeedback | None = None
+        self._feedback_known = cycles_done == 0
 
     # -- public -------------------------------------------------------------------
 
@@ -210,7 +225,18 @@ class DecisionCoordinator:
         fills, trades = self._apply(new_fills)
         self._book.mark(self._prices, ts)
         equity = self._book.equity_point(ts)
-        records = self._records(ts, compose_id, features, context, result, executions)
+        records = cycle_records(
+            strategy_id=self.strategy_id,
+            cycle=cycle,
+            ts=ts,
+            compose_id=compose_id,
+            features=features,
+            candles=self._last_candles,
+            context=context,
+            result=result,
+            executions=executions,
+            prompt_version=self.prompt_version,
+        )
         _stage(
             "storage",
             self._store.write_cycle,
@@ -220,6 +246,8 @@ class DecisionCoordinator:
             trades,
             equity,
         )
+        compose = next(r for r in records if r.kind == "compose")
+        self._feedback = feedback_from_compose(compose.payload)
         overhead_ms = (time.perf_counter() - started) * 1000.0 - llm_ms
         return CycleReport(
             cycle=cycle,
@@ -248,7 +276,7 @@ class DecisionCoordinator:
         # A source may return the still-forming bar (ccxt's fetch_ohlcv does): its close
         # is not known yet, so features, prices and fills must not see it.
         candles = closed_candles(fetched, ts)
-        self._last_candles = _last_candles(candles)
+        self._last_candles = last_candles(candles)
         latest = _latest_closes(candles)
         if not latest:
             raise CycleFailed("data", StrategyAgentError("no closed candle yet for any symbol"))
@@ -267,8 +295,16 @@ class DecisionCoordinator:
             market_snapshot=dict(latest),
             constraints=self._constraints,
             interval=self.trading.interval,
+            feedback=self._previous_feedback(),
         )
         return context, features
+
+    def _previous_feedback(self) -> ComposeFeedback | None:
+        """The last composed plan's feedback; on a resume, read once from the store."""
+        if not self._feedback_known:
+            self._feedback = read_feedback(self._store, self.strategy_id)
+            self._feedback_known = True
+        return self._feedback
 
     def _apply(self, new_fills: list[Fill]) -> tuple[list[Fill], list[TradeHistoryEntry]]:
         """Apply the fills to the ledger (the same path a real exchange takes)."""
@@ -281,48 +317,7 @@ class DecisionCoordinator:
             self._digest.update(applied.fill, applied.closed_trades)
         return fills, trades
 
-    # -- records ---------------------------------------------------------------------------
-
-    def _records(
-        self,
-        ts: int,
-        compose_id: str,
-        features: list[FeatureVector],
-        context: ComposeContext,
-        result: ComposeResult,
-        executions: list[ExecutionResult],
-    ) -> list[HistoryRecord]:
-        def rec(kind: str, payload: dict[str, Any]) -> HistoryRecord:
-            return HistoryRecord(
-                ts=ts,
-                kind=kind,  # type: ignore[arg-type]
-                reference_id=compose_id,
-                payload=payload,
-                strategy_id=self.strategy_id,
-            )
-
-        compose_payload = dict(result.audit)
-        compose_payload.update(
-            {
-                "cycle": self.cycles_done + 1,
-                "notes": result.proposal.notes if result.proposal else None,
-                "proposal": result.proposal.model_dump(mode="json") if result.proposal else None,
-                "outcomes": [o.model_dump(mode="json") for o in result.outcomes],
-                "equity_before": context.portfolio.total_value,
-                "prices": context.market_snapshot,
-                "prompt_version": self.prompt_version,
-                "prompt_hash": prompt_hash(context.prompt_text),
-            }
-        )
-        return [
-            rec("features", _features_payload(features, self._last_candles)),
-            rec("compose", compose_payload),
-            rec(
-                "instructions",
-                {"instructions": [i.model_dump(mode="json") for i in result.instructions]},
-            ),
-            rec("execution", {"results": [r.model_dump(mode="json") for r in executions]}),
-        ]
+    # -- failures --------------------------------------------------------------------------
 
     def _record_failure(
         self, cycle: int, ts: int, compose_id: str, failure: CycleFailed
@@ -347,11 +342,6 @@ class DecisionCoordinator:
             error=message,
             stage=failure.stage,
         )
-
-
-def prompt_hash(prompt_text: str) -> str:
-    """A short fingerprint of a prompt text (12 hex digits of its SHA-256)."""
-    return hashlib.sha256(prompt_text.encode("utf-8")).hexdigest()[:12]
 
 
 def _stage(name: str, func: Any, *args: Any) -> Any:
@@ -385,39 +375,6 @@ def _latest_closes(candles: list[Candle]) -> dict[str, float]:
         if symbol not in latest or candle.ts >= latest[symbol][0]:
             latest[symbol] = (candle.ts, candle.close)
     return {symbol: close for symbol, (_, close) in latest.items()}
-
-
-def _features_payload(
-    features: list[FeatureVector], candles: dict[str, dict[str, float]]
-) -> dict[str, Any]:
-    """Indicator values per symbol, and the last closed candle per symbol (OHLCV, ``ts``
-    its open time) so the pages draw candles and buy-and-hold without a market."""
-    return {
-        "by_symbol": {
-            fv.instrument.symbol: {k: round(v, 8) for k, v in fv.values.items()} for fv in features
-        },
-        "candles": candles,
-    }
-
-
-def _last_candles(candles: list[Candle]) -> dict[str, dict[str, float]]:
-    """The latest candle of each symbol as ``{ts, open, high, low, close, volume}``."""
-    latest: dict[str, Candle] = {}
-    for candle in candles:
-        symbol = candle.instrument.symbol
-        if symbol not in latest or candle.ts >= latest[symbol].ts:
-            latest[symbol] = candle
-    return {
-        symbol: {
-            "ts": c.ts,
-            "open": c.open,
-            "high": c.high,
-            "low": c.low,
-            "close": c.close,
-            "volume": c.volume,
-        }
-        for symbol, c in latest.items()
-    }
 
 
 def _describe(result: ExecutionResult) -> str:

@@ -245,7 +245,7 @@ def open_runtime(
         rules=rules,
     )
     digest = IncrementalDigest.from_history(fills, store.load_trades(strategy_id))
-    limits = GuardrailLimits.from_config(trading, request.exchange)
+    limits = GuardrailLimits.from_config(trading, request.exchange, rules)
     policy = build_policy(request, limits, api_key, Path(store.path), rules)
     fallback = builtin_policy(request.llm.fallback, rules)
     composer = GuardedComposer(policy, limits, rules, fallback=fallback)

@@ -377,8 +377,24 @@ class TradeDigest(Dto):
     by_instrument: dict[str, TradeDigestEntry] = Field(default_factory=dict)
 
 
+class ComposeFeedback(Dto):
+    """What became of the policy's previous plan, told to it in the next prompt.
+
+    ``outcomes`` are that plan's rejected and clamped items, with their reasons;
+    ``reply_problem`` says why the model's reply could not be used as written
+    (the repair or fallback reason), ``None`` when it could.
+    """
+
+    outcomes: list[GuardrailOutcome] = Field(default_factory=list)
+    reply_problem: str | None = None
+
+
 class ComposeContext(Dto):
-    """Everything the policy and guardrails see in one cycle."""
+    """Everything the policy and guardrails see in one cycle.
+
+    ``feedback`` is what became of the previous composed cycle's plan (``None``
+    on the first cycle, or when everything went as asked).
+    """
 
     ts: int = Field(ge=0)
     compose_id: str = Field(min_length=1)
@@ -390,6 +406,7 @@ class ComposeContext(Dto):
     market_snapshot: dict[str, float] = Field(default_factory=dict)
     constraints: dict[str, Any] | None = None
     interval: Interval = "1h"
+    feedback: ComposeFeedback | None = None
 
 
 class ComposeResult(Dto):

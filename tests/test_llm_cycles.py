@@ -14,6 +14,7 @@ import pytest
 from pydantic import SecretStr
 
 from strategy_agent.core import StrategyHalted
+from strategy_agent.decision.prompt_context import render_feedback
 from strategy_agent.factory import StrategyRuntime, open_runtime
 from strategy_agent.models import ModelConfig, TradingConfig, UserRequest
 from strategy_agent.trading_history.store import SqliteStore
@@ -271,3 +272,91 @@ def test_a_prompt_too_large_for_the_context_window_halts_with_the_sizes(
     with pytest.raises(StrategyHalted, match="context window is 700 tokens"):
         rt.step()
     assert fake_llm.chat_requests == []
+
+
+# --- the model is told what became of its last plan -----------------------------------------
+
+
+def user_message(request: Any) -> str:
+    """The user message of one chat request, as the fake server received it."""
+    messages = request.body["messages"]
+    return next(m["content"] for m in messages if m["role"] == "user")
+
+
+def feedback_section(prompt: str) -> str | None:
+    """The ``last plan, not done as asked:`` block of a user message, if any."""
+    return next(
+        (part for part in prompt.split("\n\n") if part.startswith("last plan, not done as asked")),
+        None,
+    )
+
+
+def test_rejections_appear_in_the_next_prompt_with_their_reasons(
+    runtime: Any, fake_llm: FakeLlmServer
+) -> None:
+    rt, store = runtime
+    fake_llm.reply(plan(item("BTC/USDT", "liquidate", 0.01), item("ETH/USDT", "buy", 50)))
+    assert rt.step().ok
+    outcomes = compose_record(store, rt.strategy_id)["outcomes"]
+    assert {o["status"] for o in outcomes} == {"rejected", "clamped"}
+    assert feedback_section(user_message(fake_llm.chat_requests[0])) is None  # nothing yet
+    fake_llm.reply(plan(item("ETH/USDT", "noop", 0)))
+    assert rt.step().ok
+    section = feedback_section(user_message(fake_llm.chat_requests[1]))
+    assert section is not None
+    lines = section.splitlines()[1:]
+    assert len(lines) == 2, section
+    btc = next(line for line in lines if line.startswith("BTC/USDT"))
+    assert btc.startswith("BTC/USDT liquidate 0.01 rejected: ")
+    assert 'action "liquidate" is not accepted; use buy, sell, flat or noop' in btc
+    eth = next(line for line in lines if line.startswith("ETH/USDT"))
+    eth_outcome = next(o for o in outcomes if o["symbol"] == "ETH/USDT")
+    final = eth_outcome["final_target_qty"]
+    assert eth.startswith(f"ETH/USDT buy 50 clamped to {final:.6g}: ")
+    assert "max_position_pct" in eth
+    assert all(len(line) <= 140 for line in lines)  # compact: reasons cut short
+    # all went as asked in cycle 2: cycle 3's prompt has no feedback block
+    fake_llm.reply(plan(item("ETH/USDT", "noop", 0)))
+    assert rt.step().ok
+    assert feedback_section(user_message(fake_llm.chat_requests[2])) is None
+
+
+def test_an_unusable_reply_is_told_but_an_outage_is_not(
+    runtime: Any, fake_llm: FakeLlmServer
+) -> None:
+    rt, _ = runtime
+    fake_llm.reply("I think the market looks bullish, buy some bitcoin!")
+    fake_llm.reply("Still no JSON, sorry.")
+    assert rt.step().fallback_reason is not None
+    fake_llm.error(503, "down")
+    fake_llm.error(503, "down")
+    fake_llm.error(503, "down")
+    fake_llm.error(503, "down")
+    third = rt.step()  # the model gets cycle 1's news, then the server is gone
+    assert third.fallback_reason is not None
+    section = feedback_section(user_message(fake_llm.chat_requests[2]))
+    assert section is not None and section.splitlines()[1].startswith("reply: ")
+    assert "gave no usable plan" in section
+    fake_llm.reply(plan(item("ETH/USDT", "noop", 0)))
+    assert rt.step().ok
+    assert feedback_section(user_message(fake_llm.chat_requests[-1])) is None
+
+
+def test_a_resumed_strategy_tells_the_same_feedback(
+    runtime: Any, fake_llm: FakeLlmServer, db_path: Path
+) -> None:
+    rt, _ = runtime
+    fake_llm.reply("Let me think... buy BTC.")  # no JSON: a repair round
+    fake_llm.reply(plan(item("BTC/USDT", "liquidate", 0.01), item("ETH/USDT", "buy", 0.1)))
+    assert rt.step().ok
+    assert len(fake_llm.chat_requests) == 2
+    in_process = render_feedback(rt.coordinator._previous_feedback())
+    assert in_process.startswith("last plan, not done as asked:\nreply: ")
+    assert "BTC/USDT liquidate 0.01 rejected: " in in_process
+    # a restart: a new runtime built from the database only
+    resumed = open_runtime(SqliteStore(db_path), rt.strategy_id, api_key=SecretStr(KEY))
+    resumed.coordinator._composer.policy._sleep = lambda s: None  # type: ignore[attr-defined]
+    fake_llm.reply(plan(item("ETH/USDT", "noop", 0)))
+    report = resumed.step()
+    assert report.ok and report.cycle == 2
+    assert feedback_section(user_message(fake_llm.chat_requests[-1])) == in_process

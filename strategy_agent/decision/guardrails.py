@@ -40,8 +40,6 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from pydantic import Field, field_validator
-
 from strategy_agent.data.interfaces import MarketRulesProvider
 from strategy_agent.decision.guardrail_checks import (
     RoundedOrder,
@@ -62,81 +60,24 @@ from strategy_agent.decision.guardrail_checks import (
     round_order,
     screen_duplicates,
 )
+from strategy_agent.decision.guardrail_limits import GuardrailLimits
 from strategy_agent.decision.plan_book import PlanBook, TradingCosts, book_from
 from strategy_agent.errors import ConfigurationError
 from strategy_agent.models import (
-    Dto,
-    ExchangeConfig,
     GuardrailOutcome,
     LlmDecisionItem,
     MarketRules,
-    MarketType,
     OutcomeStatus,
     PortfolioView,
     Side,
     TradeDigest,
     TradeInstruction,
-    TradingConfig,
-    interval_ms,
 )
+
+__all__ = ["GuardrailLimits", "apply_guardrails"]
 
 # Relative slack when comparing the plan's net exposure with its bound.
 _NET_SLACK = 1e-9
-
-
-class GuardrailLimits(Dto):
-    """The limits the guardrails enforce, derived from the configuration.
-
-    Caps are fractions of equity: ``max_position_pct`` per instrument notional,
-    ``max_gross_exposure`` (already capped by ``max_leverage``) and
-    ``max_net_exposure`` for the whole book. ``max_position_qty`` caps the
-    position size per symbol. ``model_dump()`` is what policies see as
-    ``ComposeContext.constraints``.
-    """
-
-    symbols: list[str] = Field(min_length=1)
-    market_type: MarketType = "spot"
-    allow_short: bool = False
-    max_leverage: float = Field(default=1.0, ge=1)
-    max_positions: int = Field(default=3, ge=1)
-    max_position_pct: float = Field(default=0.4, gt=0)
-    max_position_qty: dict[str, float] = Field(default_factory=dict)
-    max_gross_exposure: float = Field(default=1.0, gt=0)
-    max_net_exposure: float = Field(default=1.0, gt=0)
-    min_confidence: float = Field(default=0.0, ge=0, le=1)
-    cooldown_ms: int = Field(default=0, ge=0)
-    fee_bps: float = Field(default=10.0, ge=0)
-    slippage_bps: float = Field(default=5.0, ge=0)
-
-    @field_validator("max_position_qty")
-    @classmethod
-    def _positive_caps(cls, value: dict[str, float]) -> dict[str, float]:
-        for symbol, cap in value.items():
-            if not cap > 0:
-                raise ValueError(f"max_position_qty for {symbol} must be > 0, got {cap}")
-        return value
-
-    @classmethod
-    def from_config(cls, trading: TradingConfig, exchange: ExchangeConfig) -> GuardrailLimits:
-        """Limits of a strategy: spot is long-only at 1x; gross is capped by leverage."""
-        spot = exchange.market_type == "spot"
-        leverage = 1.0 if spot else trading.max_leverage
-        gross = min(trading.max_gross_exposure, leverage)
-        return cls(
-            symbols=list(trading.symbols),
-            market_type=exchange.market_type,
-            allow_short=trading.allow_short and not spot,
-            max_leverage=leverage,
-            max_positions=trading.max_positions,
-            max_position_pct=trading.max_position_pct,
-            max_position_qty=dict(trading.max_position_qty),
-            max_gross_exposure=gross,
-            max_net_exposure=min(trading.max_net_exposure, gross),
-            min_confidence=trading.min_confidence,
-            cooldown_ms=trading.cooldown_bars * interval_ms(trading.interval),
-            fee_bps=exchange.fee_bps,
-            slippage_bps=exchange.slippage_bps,
-        )
 
 
 # --- per-item work ------------------------------------------------------------------------
@@ -212,8 +153,8 @@ def _prepare(
         market = rules.rules_for(symbol)
     except ConfigurationError as error:
         return _outcome(item, "rejected", [str(error)])
-    unit_value = prices[symbol] * market.contract_size
-    return _Work(index, item, current, target, unit_value, market, [], False)
+    # price x contract size, from the plan book (market_rules.contract_size_of): one lookup
+    return _Work(index, item, current, target, book.unit_values[symbol], market, [], False)
 
 
 def _limit_target(

@@ -9,13 +9,23 @@ the response cache can answer it.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from strategy_agent.data.market_rules import notional
 from strategy_agent.decision.system_prompt import PromptLimits, format_duration
 from strategy_agent.features.technical_indicators import FEATURE_NAMES
-from strategy_agent.models import ComposeContext, FeatureVector, PortfolioView, TradeDigest
+from strategy_agent.models import (
+    ComposeContext,
+    ComposeFeedback,
+    FeatureVector,
+    GuardrailOutcome,
+    PortfolioView,
+    PositionSnapshot,
+    TradeDigest,
+)
 
 # Known features in reading order; returns and volatility are fractions, shown in %.
 # Unknown features follow in name order. Column names are the feature names.
@@ -23,9 +33,13 @@ FEATURE_ORDER: tuple[str, ...] = FEATURE_NAMES
 _PERCENT_FEATURES = frozenset({"ret_1", "ret_4", "ret_24", "realized_vol_24"})
 _TWO_DECIMALS = frozenset({"bb_pct_b", "volume_z_20"})
 _PRICE_DIGITS = 5
-_OSCILLATOR_DIGITS = 4
+_OSCILLATOR_DIGITS = 3
 _SERIES_DIGITS = 4  # the series shows the shape; the table has the exact latest values
 _MISSING = "-"
+# The previous plan's feedback: at most this many item lines, each reason cut to this length.
+MAX_FEEDBACK_ITEMS = 6
+MAX_FEEDBACK_CHARS = 80
+_ITEM_PREFIX = re.compile(r"^[a-z]+ item: ")  # the parser's "unparseable item: ", "unclear item: "
 
 
 def render_context(context: ComposeContext) -> str:
@@ -34,11 +48,12 @@ def render_context(context: ComposeContext) -> str:
     features = sorted(context.features, key=lambda f: f.instrument.symbol)
     sections = [
         f"time: {format_ts(context.ts)} (interval {context.interval})",
-        render_account(context.portfolio),
-        render_market(features, context.market_snapshot, context.portfolio, limits),
+        render_account(context.portfolio, limits),
+        render_market(features, context.market_snapshot, context.portfolio, limits, context.ts),
         render_series(features),
-        render_positions(context.portfolio, context.ts),
+        render_positions(context.portfolio, context.ts, limits),
         render_digest(context.digest, context.ts),
+        render_feedback(context.feedback),
         "strategy:\n" + (context.prompt_text.strip() or "(no instructions: keep risk low)"),
     ]
     return "\n\n".join(section for section in sections if section)
@@ -47,8 +62,10 @@ def render_context(context: ComposeContext) -> str:
 # --- sections -------------------------------------------------------------------------
 
 
-def render_account(view: PortfolioView) -> str:
-    equity = _equity(view)
+def render_account(view: PortfolioView, limits: PromptLimits | None = None) -> str:
+    """Money in the quote currency, as the ledger counts it (``contracts x contract size x price``)."""
+    sizes = limits.contract_sizes if limits is not None else {}
+    equity = _equity(view, sizes)
     parts = [f"equity {_money(equity)}", f"cash {_money(view.cash)}"]
     if view.initial_capital:
         parts.append(f"return {_signed_pct(equity / view.initial_capital - 1)}")
@@ -56,12 +73,14 @@ def render_account(view: PortfolioView) -> str:
     if view.total_unrealized_pnl is not None:
         parts.append(f"unrealized {_signed_money(view.total_unrealized_pnl)}")
     parts.append(f"fees {_money(view.fees_paid)}")
-    gross = view.gross_exposure if view.gross_exposure is not None else _gross(view)
-    net = view.net_exposure if view.net_exposure is not None else _net(view)
+    gross = view.gross_exposure
+    if gross is None:
+        gross = sum(abs(_notional(p, sizes)) for p in view.positions.values())
+    net = view.net_exposure
+    if net is None:
+        net = sum(_notional(p, sizes) for p in view.positions.values())
     parts.append(f"gross {_money(gross)} ({_ratio(gross, equity)})")
     parts.append(f"net {_signed_money(net)} ({_ratio(net, equity)})")
-    open_count = sum(1 for p in view.positions.values() if p.quantity != 0)
-    parts.append(f"open positions {open_count}")
     return "account: " + ", ".join(parts)
 
 
@@ -70,13 +89,18 @@ def render_market(
     prices: Mapping[str, float],
     view: PortfolioView,
     limits: PromptLimits,
+    now_ms: int | None = None,
 ) -> str:
+    """One row per instrument: its features and ``max_qty`` (contracts).
+
+    The candle's open time is written as ``HH:MM`` when it is on ``now_ms``'s day.
+    """
     if not features:
         return "market: no features this cycle (data missing): prefer noop"
     names = _feature_names(features)
     header = ["sym", *names, "max_qty"]
     rows = []
-    equity = _equity(view)
+    equity = _equity(view, limits.contract_sizes)
     for vector in features:
         symbol = vector.instrument.symbol
         cells = [_feature_cell(name, vector.values.get(name)) for name in names]
@@ -84,7 +108,12 @@ def render_market(
         cells.append(_max_qty_cell(symbol, price, equity, limits))
         rows.append([symbol, *cells])
     candle_times = {ts for ts in (_candle_ts(vector) for vector in features) if ts is not None}
-    as_of = f" (candle open {format_ts(min(candle_times))})" if len(candle_times) == 1 else ""
+    as_of = ""
+    if len(candle_times) == 1:
+        opened = format_ts(min(candle_times))
+        if now_ms is not None and opened[:10] == format_ts(now_ms)[:10]:
+            opened = opened[11:16]
+        as_of = f" (candle open {opened})"
     return f"market{as_of}:\n" + _table(header, rows)
 
 
@@ -104,7 +133,9 @@ def render_series(features: Sequence[FeatureVector]) -> str:
     return "series (oldest first):\n" + "\n".join(lines) if lines else ""
 
 
-def render_positions(view: PortfolioView, now_ms: int) -> str:
+def render_positions(view: PortfolioView, now_ms: int, limits: PromptLimits | None = None) -> str:
+    """Open positions: quantity in contracts, prices per base unit, P&L in the quote currency."""
+    sizes = limits.contract_sizes if limits is not None else {}
     open_positions = [p for p in view.positions.values() if p.quantity != 0]
     if not open_positions:
         return "positions: none (all flat)"
@@ -112,12 +143,13 @@ def render_positions(view: PortfolioView, now_ms: int) -> str:
     rows = []
     for position in sorted(open_positions, key=lambda p: p.instrument.symbol):
         entry, mark = position.avg_price, position.mark_price
+        size = sizes.get(position.instrument.symbol, 1.0)
         upnl = position.unrealized_pnl
         if upnl is None and entry is not None and mark is not None:
-            upnl = (mark - entry) * position.quantity
+            upnl = notional(position.quantity, mark - entry, size)
         upnl_pct = position.pnl_pct  # already in percent (the ledger's)
         if upnl_pct is None and upnl is not None and entry:
-            upnl_pct = upnl / (entry * abs(position.quantity)) * 100
+            upnl_pct = upnl / notional(abs(position.quantity), entry, size) * 100
         held = format_duration(now_ms - position.entry_ts) if position.entry_ts else _MISSING
         rows.append(
             [
@@ -166,6 +198,58 @@ def render_digest(digest: TradeDigest, now_ms: int) -> str:
     return "digest (closed trades):\n" + _table(header, rows)
 
 
+def render_feedback(feedback: ComposeFeedback | None) -> str:
+    """What became of the previous plan: one line per rejected or clamped item, reasons cut short.
+
+    ``"BTC/USDT liquidate rejected: unparseable item: action "liquidate" is not…"``,
+    ``"SOL/USDT buy 40 clamped to 24.8: max_position_pct 40% of equity…"``; a reply
+    that could not be used as written gets a ``reply:`` line first.
+    """
+    if feedback is None:
+        return ""
+    lines = []
+    if feedback.reply_problem:
+        lines.append("reply: " + _cut(feedback.reply_problem, 2 * MAX_FEEDBACK_CHARS))
+    items = [o for o in feedback.outcomes if o.status != "accepted"]
+    lines.extend(_feedback_line(outcome) for outcome in items[:MAX_FEEDBACK_ITEMS])
+    if len(items) > MAX_FEEDBACK_ITEMS:
+        lines.append(f"(+{len(items) - MAX_FEEDBACK_ITEMS} more)")
+    if not lines:
+        return ""
+    return "last plan, not done as asked:\n" + "\n".join(lines)
+
+
+def _feedback_line(outcome: GuardrailOutcome) -> str:
+    """``symbol action requested status: reasons`` (the requested quantity when there was one)."""
+    parts = [outcome.symbol, outcome.action]
+    if outcome.requested_qty is not None and outcome.action not in ("flat", "noop"):
+        parts.append(_num(outcome.requested_qty, 6))
+    parts.append(outcome.status)
+    if outcome.status == "clamped" and outcome.final_target_qty is not None:
+        parts.append(f"to {_num(outcome.final_target_qty, 6)}")
+    # "rejected" already says what "unparseable item: " says
+    reasons = "; ".join(_ITEM_PREFIX.sub("", r) for r in outcome.reasons) or "no reason given"
+    return " ".join(parts) + ": " + _cut(reasons, MAX_FEEDBACK_CHARS)
+
+
+def _cut(text: str, limit: int) -> str:
+    """``text`` on one line, at most ``limit`` characters (an ellipsis marks a cut).
+
+    The cut falls after a whole clause (``;`` or `` (``: no ellipsis) when one
+    ends past half the limit, else after a whole word.
+    """
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    head = flat[: limit - 1]
+    clause = max(head.rfind("; "), head.rfind(" ("))
+    if clause >= limit // 2:
+        return head[:clause]
+    if " " in head:
+        head = head.rsplit(" ", 1)[0]
+    return head.rstrip(" ;,:(") + "…"
+
+
 # --- helpers ---------------------------------------------------------------------------
 
 
@@ -187,20 +271,22 @@ def _feature_cell(name: str, value: float | None) -> str:
     if value is None or not math.isfinite(value):
         return _MISSING
     if name in _PERCENT_FEATURES:
-        return f"{value * 100:.2f}"
+        return _fixed(value * 100, 2)
     if name == "rsi_14":
-        return f"{value:.1f}"
+        return _fixed(value, 1)
     if name in _TWO_DECIMALS:
-        return f"{value:.2f}"
+        return _fixed(value, 2)
     if name.startswith(("macd", "atr")):
         return _num(value, _OSCILLATOR_DIGITS)
     return _num(value, _PRICE_DIGITS)
 
 
 def _max_qty_cell(symbol: str, price: float | None, equity: float, limits: PromptLimits) -> str:
+    """The largest |target_qty| (contracts) the per-instrument caps allow at ``price``."""
     caps = []
     if limits.max_position_pct is not None and price and price > 0 and equity > 0:
-        caps.append(limits.max_position_pct * equity / price)
+        unit_value = notional(1.0, price, limits.contract_sizes.get(symbol, 1.0))
+        caps.append(limits.max_position_pct * equity / unit_value)
     if symbol in limits.max_position_qty:
         caps.append(limits.max_position_qty[symbol])
     return _num(min(caps), 4) if caps else _MISSING
@@ -225,22 +311,21 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join("|".join(cells) for cells in [header, *rows])
 
 
-def _equity(view: PortfolioView) -> float:
+def _equity(view: PortfolioView, sizes: Mapping[str, float]) -> float:
+    """The ledger's equity; for a view without it, cash + the positions' notional."""
     if view.total_value is not None:
         return view.total_value
-    return view.cash + sum(
-        (p.mark_price or p.avg_price or 0.0) * p.quantity for p in view.positions.values()
-    )
+    if view.net_exposure is not None:
+        return view.cash + view.net_exposure
+    return view.cash + sum(_notional(p, sizes) for p in view.positions.values())
 
 
-def _gross(view: PortfolioView) -> float:
-    return sum(
-        abs((p.mark_price or p.avg_price or 0.0) * p.quantity) for p in view.positions.values()
-    )
-
-
-def _net(view: PortfolioView) -> float:
-    return sum((p.mark_price or p.avg_price or 0.0) * p.quantity for p in view.positions.values())
+def _notional(position: PositionSnapshot, sizes: Mapping[str, float]) -> float:
+    """The position's signed notional as the ledger gave it, else ``market_rules.notional``."""
+    if position.notional is not None:
+        return position.notional
+    price = position.mark_price or position.avg_price or 0.0
+    return notional(position.quantity, price, sizes.get(position.instrument.symbol, 1.0))
 
 
 def _ago(ts_ms: int | None, now_ms: int) -> str:
@@ -261,12 +346,20 @@ def _opt(value: float | None) -> str:
     return _num(value, _PRICE_DIGITS) if value is not None else _MISSING
 
 
+def _fixed(value: float, decimals: int, sign: str = "") -> str:
+    """``value`` to ``decimals`` places without trailing zeros (``8.20`` -> ``8.2``, no ``-0``)."""
+    rounded = round(value, decimals) or 0.0  # -0.0 is written 0
+    text = f"{rounded:{sign}.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def _money(value: float) -> str:
-    return f"{value:.2f}"
+    """Quote currency to the cent, trailing zeros dropped (``10030.00`` -> ``10030``)."""
+    return _fixed(value, 2)
 
 
 def _signed_money(value: float) -> str:
-    return f"{value:+.2f}"
+    return _fixed(value, 2, "+")
 
 
 def _signed_pct(fraction: float) -> str:
@@ -276,8 +369,8 @@ def _signed_pct(fraction: float) -> str:
 
 def _signed_percent(percent: float) -> str:
     """A number already in percent (0.91) as ``+0.91%``."""
-    return f"{percent:+.2f}%"
+    return _fixed(percent, 2, "+") + "%"
 
 
 def _ratio(amount: float, equity: float) -> str:
-    return f"{amount / equity:.2f}x" if equity > 0 else "n/a"
+    return _fixed(amount / equity, 2) + "x" if equity > 0 else "n/a"

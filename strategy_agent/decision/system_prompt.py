@@ -55,6 +55,7 @@ class PromptLimits(BaseModel):
     cooldown_ms: int = 0
     fee_bps: float = 0.0
     slippage_bps: float = 0.0
+    contract_sizes: dict[str, float] = Field(default_factory=dict)
 
     @classmethod
     def from_constraints(cls, constraints: Mapping[str, Any] | None) -> PromptLimits:
@@ -70,10 +71,10 @@ hold in each instrument. Guardrails clamp or reject what breaks the limits below
 
 _ACTIONS = """\
 Actions (at most one item per instrument; instruments you omit stay unchanged):
-- buy / sell: move the position to target_qty = the SIGNED position AFTER the trade, in \
-base units (-0.5 = short 0.5). It is not an order size: to add 0.1 to a 0.3 long, buy \
-with target_qty 0.4; to halve it, sell with target_qty 0.15.
-- flat: close the position. noop: keep it as it is."""
+- buy / sell: target_qty is the SIGNED position AFTER the trade, in %s \
+(-0.5 = short 0.5), not an order size: to add 0.1 to a 0.3 long, buy 0.4; to halve \
+it, sell 0.15.
+- flat: close the position; noop: keep it."""
 
 _SCHEMA = """\
 Reply with ONE JSON object and nothing else (no prose, no code fence):
@@ -83,7 +84,7 @@ confidence is 0..1. {"items":[],"notes":"..."} changes nothing."""
 
 _LEGEND = """\
 In the user message: market = last closed candle (ret_* and realized_vol_24 in %%, \
-max_qty = the largest |target_qty| the limits allow now); series oldest first; digest = \
+max_qty = the largest |target_qty| the limits allow now); digest = \
 your closed trades (score = recent performance: trade smaller where you keep losing); \
 strategy = the user's instructions: follow them within the limits."""
 
@@ -94,7 +95,7 @@ def build_system_prompt(constraints: Mapping[str, Any] | None) -> str:
     example_symbol = limits.symbols[0] if limits.symbols else "BTC/USDT"
     sections = [
         _ROLE,
-        _ACTIONS,
+        _ACTIONS % ("contracts" if limits.contract_sizes else "base units"),
         "Limits (equity = cash + positions at mark price):\n" + render_limits(limits),
         _SCHEMA % example_symbol,
         _LEGEND % (),
@@ -106,12 +107,8 @@ def render_limits(limits: PromptLimits) -> str:
     """The limits as short bullet lines, in words the model can act on."""
     lines = []
     if limits.symbols:
-        lines.append(f"- instruments: {', '.join(limits.symbols)} only (others are rejected)")
-    direction = (
-        "long and short (negative target_qty = short)"
-        if limits.allow_short
-        else "long only (target_qty >= 0)"
-    )
+        lines.append(f"- instruments: {', '.join(limits.symbols)} only")
+    direction = "long and short" if limits.allow_short else "long only (target_qty >= 0)"
     lines.append(
         f"- market: {limits.market_type}, {direction}, leverage <= {_num(limits.max_leverage)}x"
     )
@@ -125,7 +122,7 @@ def render_limits(limits: PromptLimits) -> str:
         )
     cost_bps = limits.fee_bps + limits.slippage_bps
     lines.append(
-        f"- each fill costs about {_num(cost_bps)} bps (fee {_num(limits.fee_bps)} + slippage "
+        f"- each fill costs about {_num(cost_bps)} bps (fee {_num(limits.fee_bps)}, slippage "
         f"{_num(limits.slippage_bps)}): avoid small, frequent changes"
     )
     return "\n".join(lines)
@@ -135,10 +132,14 @@ def _size_lines(limits: PromptLimits) -> list[str]:
     lines = []
     if limits.max_positions is not None:
         lines.append(f"- at most {limits.max_positions} open positions at once")
+    value = "|target_qty| x price"
+    if limits.contract_sizes:
+        sizes = ", ".join(f"{s} {_num(size)}" for s, size in sorted(limits.contract_sizes.items()))
+        others = not limits.symbols or any(s not in limits.contract_sizes for s in limits.symbols)
+        lines.append(f"- base units per contract: {sizes}" + (" (others 1)" if others else ""))
+        value = "|target_qty| x contract size x price"
     if limits.max_position_pct is not None:
-        lines.append(
-            f"- per instrument: |target_qty| x price <= {_pct(limits.max_position_pct)} of equity"
-        )
+        lines.append(f"- per instrument: {value} <= {_pct(limits.max_position_pct)} of equity")
     if limits.max_position_qty:
         caps = ", ".join(f"{s} {_num(q)}" for s, q in sorted(limits.max_position_qty.items()))
         lines.append(f"- |target_qty| caps: {caps}")

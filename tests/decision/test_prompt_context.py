@@ -6,11 +6,20 @@ import re
 
 import pytest
 
-from strategy_agent.decision.prompt_context import FEATURE_ORDER, format_ts, render_context
+from strategy_agent.decision.prompt_context import (
+    FEATURE_ORDER,
+    MAX_FEEDBACK_CHARS,
+    MAX_FEEDBACK_ITEMS,
+    format_ts,
+    render_context,
+    render_feedback,
+)
 from strategy_agent.models import (
     ComposeContext,
+    ComposeFeedback,
     FeatureVector,
     Fill,
+    GuardrailOutcome,
     InstrumentRef,
     PortfolioView,
     PositionSnapshot,
@@ -121,7 +130,7 @@ def test_market_table_has_every_feature_one_row_per_symbol_sorted() -> None:
     assert lines.index("|".join(btc)) < lines.index("|".join(eth))
     row = dict(zip(columns, btc, strict=True))
     assert row["rsi_14"] == "61.2"
-    assert row["ret_1"] == "1.23" and row["ret_24"] == "-5.00" and row["realized_vol_24"] == "0.87"
+    assert row["ret_1"] == "1.23" and row["ret_24"] == "-5" and row["realized_vol_24"] == "0.87"
     assert row["bb_pct_b"] == "0.46" and row["volume_z_20"] == "1.23"
     assert row["funding"] == "0.0001"
     # max_qty: min(0.5 * 9650 / 60000 = 0.0804, cap 0.05)
@@ -133,11 +142,10 @@ def test_market_table_has_every_feature_one_row_per_symbol_sorted() -> None:
 def test_series_positions_account_and_digest_are_rendered() -> None:
     text = render_context(_context())
     assert "ETH/USDT: close 100 101 102" in text and "| rsi 40 41 42" in text
-    assert "ETH/USDT|-1.5|3000|3100|-150.00|-3.33%|5h30m" in text
-    assert "equity 9650.00" in text and "cash 5000.00" in text and "return -3.50%" in text
-    assert "gross 4650.00 (0.48x)" in text and "net -4650.00 (-0.48x)" in text
-    assert "open positions 1" in text
-    assert "ETH/USDT|4|25|-42.00|3h|-0.8|2h|2h" in text
+    assert "ETH/USDT|-1.5|3000|3100|-150|-3.33%|5h30m" in text
+    assert "equity 9650, cash 5000, return -3.5%, realized +12.5, fees 3.25" in text
+    assert "gross 4650 (0.48x)" in text and "net -4650 (-0.48x)" in text
+    assert "ETH/USDT|4|25|-42|3h|-0.8|2h|2h" in text
 
 
 def test_nothing_cycle_unique_is_written() -> None:
@@ -220,7 +228,6 @@ def test_every_portfolio_number_matches_the_ledger() -> None:
         "fees": (7.55, 2),
         "gross": (ledger.gross_exposure, 2),
         "net": (ledger.net_exposure, 2),
-        "open positions": (2, 0),
     }
     assert set(rendered) == set(expected)  # no number goes unchecked
     for label, (value, decimals) in expected.items():
@@ -230,7 +237,7 @@ def test_every_portfolio_number_matches_the_ledger() -> None:
     assert _close(rendered["net"]["ratio"], ledger.net_exposure / equity, 2)
     assert [m["ratio"] for label, m in rendered.items() if label not in ("gross", "net")] == [
         None
-    ] * 7
+    ] * 6
 
     header, *rows = _section(text, "positions:")[1:]
     assert header == "sym|qty|entry|mark|upnl|upnl%|held"
@@ -251,3 +258,72 @@ def test_every_portfolio_number_matches_the_ledger() -> None:
         assert _close(row["upnl%"].removesuffix("%"), position.pnl_pct or 0.0, 2)
         assert _close(row["upnl%"].removesuffix("%"), hand_pct[symbol], 2), row
         assert row["held"] == held[symbol]
+
+
+# --- what became of the last plan -------------------------------------------------------------
+
+
+def _outcome(
+    symbol: str, action: str, status: str, *reasons: str, **extra: object
+) -> GuardrailOutcome:
+    return GuardrailOutcome.model_validate(
+        {"symbol": symbol, "action": action, "status": status, "reasons": list(reasons), **extra}
+    )
+
+
+def test_feedback_sits_before_the_strategy_one_line_per_item() -> None:
+    feedback = ComposeFeedback(
+        outcomes=[
+            _outcome("BTC/USDT", "buy", "accepted", requested_qty=0.01),
+            _outcome(
+                "ETH/USDT",
+                "buy",
+                "clamped",
+                "max_position_pct 50% of equity 9,650.00 is 4,825.00: target 3 -> 1.556",
+                requested_qty=3,
+                final_target_qty=1.556,
+            ),
+            _outcome(
+                "?",
+                "liquidate",
+                "rejected",
+                'unparseable item: action "liquidate" is not accepted; use buy, sell, flat or noop '
+                "(also understood: close_long, ...)",
+            ),
+        ],
+        reply_problem="no JSON object in the reply",
+    )
+    text = render_context(_context(feedback=feedback))
+    section = text.split("\n\n")[-2]
+    assert section.splitlines() == [
+        "last plan, not done as asked:",
+        "reply: no JSON object in the reply",
+        "ETH/USDT buy 3 clamped to 1.556: max_position_pct 50% of equity 9,650.00 is 4,825.00:"
+        " target 3 -> 1.556",
+        '? liquidate rejected: action "liquidate" is not accepted; use buy, sell, flat or noop',
+    ]
+    assert text.index("digest") < text.index("last plan") < text.index("strategy:")
+
+
+def test_no_feedback_no_section() -> None:
+    assert "last plan" not in render_context(_context())
+    accepted = ComposeFeedback(outcomes=[_outcome("BTC/USDT", "buy", "accepted")])
+    assert render_feedback(accepted) == "" and render_feedback(None) == ""
+
+
+def test_feedback_is_compact_whatever_the_reasons() -> None:
+    long_reason = "word " * 100 + "\nsecond line"
+    many = [
+        _outcome(f"S{i}/USDT", "sell", "rejected", long_reason, requested_qty=-1.0)
+        for i in range(MAX_FEEDBACK_ITEMS + 3)
+    ]
+    lines = render_feedback(ComposeFeedback(outcomes=many)).splitlines()
+    assert len(lines) == 1 + MAX_FEEDBACK_ITEMS + 1 and lines[-1] == "(+3 more)"
+    first = lines[1]
+    assert first.startswith("S0/USDT sell -1 rejected: word word")
+    reason = first.split(": ", 1)[1]
+    assert len(reason) <= MAX_FEEDBACK_CHARS and reason.endswith("word…")
+    flat = _outcome("ETH/USDT", "flat", "rejected", "no price", requested_qty=0.0)
+    assert render_feedback(ComposeFeedback(outcomes=[flat])).splitlines()[1] == (
+        "ETH/USDT flat rejected: no price"
+    )

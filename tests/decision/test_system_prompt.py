@@ -44,7 +44,7 @@ def test_every_limit_is_written_as_a_number() -> None:
         "net <= 1.5x equity",
         "confidence below 0.6 are rejected",
         "wait 1h30m",
-        "about 9.5 bps (fee 7.5 + slippage 2)",
+        "about 9.5 bps (fee 7.5, slippage 2)",
     ]:
         assert expected in prompt, expected
 
@@ -59,7 +59,7 @@ def test_no_placeholders_are_left() -> None:
 def test_role_semantics_schema_and_legend_are_present() -> None:
     prompt = build_system_prompt(LIMITS)
     assert "trading policy" in prompt
-    assert "target_qty = the SIGNED position AFTER the trade" in prompt
+    assert "target_qty is the SIGNED position AFTER the trade, in base units" in prompt
     assert "flat: close the position" in prompt and "noop: keep it" in prompt
     assert '{"items":[{"instrument":"BTC/USDT","action":"buy"' in prompt
     assert "digest" in prompt and "max_qty" in prompt

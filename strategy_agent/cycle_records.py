@@ -1,0 +1,189 @@
+"""The checkpoints a cycle writes, and the feedback the next cycle reads back from them.
+
+A composed cycle writes four records (``features``, ``compose``, ``instructions``,
+``execution``) under its compose id. The ``compose`` record holds the policy's
+audit, the proposal and one outcome per item; ``feedback_from_compose`` reads
+from it what the next prompt tells the model about its previous plan, so the
+feedback is the same whether the previous cycle ran in this process or before
+a restart (``read_feedback``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from strategy_agent.models import (
+    Candle,
+    ComposeContext,
+    ComposeFeedback,
+    ComposeResult,
+    ExecutionResult,
+    FeatureVector,
+    GuardrailOutcome,
+    HistoryKind,
+    HistoryRecord,
+)
+
+logger = logging.getLogger(__name__)
+
+# Outcomes the model is told about: the items that were not done as it asked.
+FEEDBACK_STATUSES = frozenset({"rejected", "clamped"})
+
+
+class RecordReader(Protocol):
+    """What ``read_feedback`` needs of the history store (``HistoryReads.records``)."""
+
+    def records(
+        self,
+        strategy_id: str,
+        kind: HistoryKind | None = None,
+        reference_id: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[HistoryRecord]: ...
+
+
+def prompt_hash(prompt_text: str) -> str:
+    """A short fingerprint of a prompt text (12 hex digits of its SHA-256)."""
+    return hashlib.sha256(prompt_text.encode("utf-8")).hexdigest()[:12]
+
+
+def cycle_records(
+    *,
+    strategy_id: str,
+    cycle: int,
+    ts: int,
+    compose_id: str,
+    features: list[FeatureVector],
+    candles: dict[str, dict[str, float]],
+    context: ComposeContext,
+    result: ComposeResult,
+    executions: list[ExecutionResult],
+    prompt_version: int | None,
+) -> list[HistoryRecord]:
+    """The four checkpoints of a composed cycle, in the order they happened."""
+
+    def rec(kind: HistoryKind, payload: dict[str, Any]) -> HistoryRecord:
+        return HistoryRecord(
+            ts=ts, kind=kind, reference_id=compose_id, payload=payload, strategy_id=strategy_id
+        )
+
+    return [
+        rec("features", features_payload(features, candles)),
+        rec("compose", compose_payload(cycle, context, result, prompt_version)),
+        rec(
+            "instructions",
+            {"instructions": [i.model_dump(mode="json") for i in result.instructions]},
+        ),
+        rec("execution", {"results": [r.model_dump(mode="json") for r in executions]}),
+    ]
+
+
+def compose_payload(
+    cycle: int, context: ComposeContext, result: ComposeResult, prompt_version: int | None
+) -> dict[str, Any]:
+    """The ``compose`` record: the policy's audit, the proposal, one outcome per item."""
+    payload = dict(result.audit)
+    payload.update(
+        {
+            "cycle": cycle,
+            "notes": result.proposal.notes if result.proposal else None,
+            "proposal": result.proposal.model_dump(mode="json") if result.proposal else None,
+            "outcomes": [o.model_dump(mode="json") for o in result.outcomes],
+            "equity_before": context.portfolio.total_value,
+            "prices": context.market_snapshot,
+            "prompt_version": prompt_version,
+            "prompt_hash": prompt_hash(context.prompt_text),
+        }
+    )
+    return payload
+
+
+def features_payload(
+    features: list[FeatureVector], candles: dict[str, dict[str, float]]
+) -> dict[str, Any]:
+    """Indicator values per symbol, and the last closed candle per symbol (OHLCV, ``ts``
+    its open time) so the pages draw candles and buy-and-hold without a market."""
+    return {
+        "by_symbol": {
+            fv.instrument.symbol: {k: round(v, 8) for k, v in fv.values.items()} for fv in features
+        },
+        "candles": candles,
+    }
+
+
+def last_candles(candles: list[Candle]) -> dict[str, dict[str, float]]:
+    """The latest candle of each symbol as ``{ts, open, high, low, close, volume}``."""
+    latest: dict[str, Candle] = {}
+    for candle in candles:
+        symbol = candle.instrument.symbol
+        if symbol not in latest or candle.ts >= latest[symbol].ts:
+            latest[symbol] = candle
+    return {
+        symbol: {
+            "ts": c.ts,
+            "open": c.open,
+            "high": c.high,
+            "low": c.low,
+            "close": c.close,
+            "volume": c.volume,
+        }
+        for symbol, c in latest.items()
+    }
+
+
+# --- feedback for the next prompt ------------------------------------------------------------
+
+
+def feedback_from_compose(payload: Mapping[str, Any]) -> ComposeFeedback | None:
+    """What the next prompt tells the model about the plan of this ``compose`` record.
+
+    - the rejected and clamped items, with their reasons (the model's own plan
+      only: after a fallback the outcomes are the fallback rule's, not the model's);
+    - the reply problem: why a reply the model gave could not be used as written
+      (``fallback_reason``, or ``repair_reason`` when a repair round fixed it).
+      A fallback without any reply (server unreachable, timeout) is no fault of
+      the reply and is not told.
+
+    ``None`` when there is nothing to tell. Malformed outcomes (an older record)
+    are skipped.
+    """
+    fallback = bool(payload.get("fallback_used"))
+    problem: Any = None
+    if fallback and payload.get("raw_reply") is not None:
+        problem = payload.get("fallback_reason")
+    elif not fallback and payload.get("repair_attempted"):
+        problem = payload.get("repair_reason")
+    outcomes: list[GuardrailOutcome] = []
+    raw_outcomes = payload.get("outcomes")
+    if not fallback and isinstance(raw_outcomes, list):
+        for raw in raw_outcomes:
+            if not isinstance(raw, Mapping) or raw.get("status") not in FEEDBACK_STATUSES:
+                continue
+            try:
+                outcomes.append(GuardrailOutcome.model_validate(raw))
+            except ValidationError:
+                continue
+    reply_problem = problem.strip() if isinstance(problem, str) and problem.strip() else None
+    if not outcomes and reply_problem is None:
+        return None
+    return ComposeFeedback(outcomes=outcomes, reply_problem=reply_problem)
+
+
+def read_feedback(store: RecordReader, strategy_id: str) -> ComposeFeedback | None:
+    """The feedback of the strategy's last ``compose`` record (after a restart).
+
+    Feedback is advice to the model: a store that cannot be read gives none (logged),
+    never a failed cycle.
+    """
+    try:
+        records = store.records(strategy_id, kind="compose", limit=1)
+    except Exception as error:  # advisory: the cycle goes on without it
+        logger.warning("previous plan's feedback not read for %s: %s", strategy_id, error)
+        return None
+    return feedback_from_compose(records[0].payload) if records else None
