@@ -15,11 +15,11 @@ Pages never rebuild a market to draw prices.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import numpy.typing as npt
+
+from strategy_agent.trading_history.run_metrics import EquitySeries
 
 if TYPE_CHECKING:
     from strategy_agent.trading_history.store import SqliteStore
@@ -74,27 +74,43 @@ def trade_count(store: SqliteStore, strategy_id: str) -> int:
 # -- equity ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class EquityColumn:
-    """A strategy's whole equity curve: ``ts`` (epoch ms, int64) and ``equity`` (float64),
-    oldest first, one value per cycle; ``fees_paid`` is the total at the last point."""
-
-    ts: npt.NDArray[np.int64]
-    equity: npt.NDArray[np.float64]
-    fees_paid: float
+EquityColumn = EquitySeries  # the name pages used before ``run_metrics`` owned the type
 
 
-def equity_column(store: SqliteStore, strategy_id: str) -> EquityColumn:
-    """Every equity point of the strategy as two numeric arrays (for drawdown and ratios)."""
+def equity_column(store: SqliteStore, strategy_id: str) -> EquitySeries:
+    """Every equity point of the strategy as numeric arrays (for drawdown, ratios, exposure).
+
+    ``ts`` (epoch ms), ``equity`` and ``gross_exposure`` (quote currency), oldest
+    first, one value per cycle; ``fees_paid`` is the total at the last point.
+    """
     rows = store.db.execute(
-        "SELECT ts, equity, fees_paid FROM equity WHERE strategy_id = ? ORDER BY ts, id",
+        "SELECT ts, equity, gross_exposure, fees_paid FROM equity WHERE strategy_id = ? "
+        "ORDER BY ts, id",
         [strategy_id],
     ).fetchall()
-    return EquityColumn(
-        ts=np.array([r[0] for r in rows], dtype=np.int64),
-        equity=np.array([r[1] for r in rows], dtype=np.float64),
-        fees_paid=float(rows[-1][2]) if rows else 0.0,
+    table = np.array(rows, dtype=np.float64).reshape(-1, 4)
+    return EquitySeries(
+        ts=table[:, 0].astype(np.int64),
+        equity=np.ascontiguousarray(table[:, 1]),
+        gross_exposure=np.ascontiguousarray(table[:, 2]),
+        fees_paid=float(table[-1, 3]) if rows else 0.0,
     )
+
+
+def cycle_span(store: SqliteStore, strategy_id: str) -> tuple[int, int, int] | None:
+    """(first cycle ts, last cycle ts, cycles) of the strategy, or None before its first cycle.
+
+    Two index seeks on ``cycles`` (by cycle number), whatever the history's length.
+    """
+    row = store.db.execute(
+        "SELECT (SELECT ts FROM cycles WHERE strategy_id = :sid ORDER BY cycle LIMIT 1), "
+        "(SELECT ts FROM cycles WHERE strategy_id = :sid ORDER BY cycle DESC LIMIT 1), "
+        "(SELECT MAX(cycle) FROM cycles WHERE strategy_id = :sid)",
+        {"sid": strategy_id},
+    ).fetchone()
+    if row is None or row[0] is None:
+        return None
+    return int(row[0]), int(row[1]), int(row[2])
 
 
 def sampled_equity(store: SqliteStore, strategy_id: str, points: int) -> list[tuple[int, float]]:

@@ -5,6 +5,7 @@ Only rendering lives here; data comes from ``strategy_agent.views``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -151,8 +152,10 @@ def table(
 
     ``not_available`` maps a row position to the columns that row shows as
     "n/a" (a figure that cannot be computed for it, as opposed to a dash for
-    one not known yet); say why next to the table. Sorting by a column header
-    still sorts by the underlying numbers, "n/a" below every number.
+    one not known yet); say why next to the table. The browser's own sort
+    cannot put missing values last both ways (it sorts an empty cell as if it
+    were 0, and "n/a", stored as -inf, first when ascending), so a table that
+    ranks is a ``ranking_table``, ranked on the server.
     """
     frame = _mark_not_available(frame, not_available or {})
     styler = frame.style.format(lambda v: fmt.DASH if _missing(v) else str(v))
@@ -170,6 +173,55 @@ def table(
     kwargs.setdefault("hide_index", True)
     kwargs.setdefault("width", "stretch")
     st.dataframe(styler, **kwargs)
+
+
+def ranking_table(
+    frame: pd.DataFrame,
+    key: str,
+    formats: Mapping[str, Callable[[Any], str]] | None = None,
+    not_available: Mapping[int, Sequence[str]] | None = None,
+    **kwargs: Any,
+) -> None:
+    """A ``table`` whose column headers choose the ranking instead of sorting in the browser.
+
+    Clicking a header selects that column instead of sorting it (column
+    selection mode); ``selected_column(key)`` gives it on the rerun, and the
+    page ranks ``frame`` by it on the server, missing values last, before
+    calling this. The browser can still sort from a column's menu, with a
+    comparison that would put an empty number cell among the numbers as if it
+    were 0 and that cannot keep anything last both ways; so here a missing
+    number is sent as -inf (shown as a dash): that sort keeps missing and
+    "n/a" cells together at one end, never in the middle.
+    """
+    table(
+        _missing_numbers_marked(frame),
+        formats,
+        not_available,
+        key=key,
+        on_select="rerun",
+        selection_mode="single-column",
+        **kwargs,
+    )
+
+
+def _missing_numbers_marked(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose missing cells in number columns hold -inf (formatted as a dash)."""
+    marked = frame.copy()
+    for column in marked.columns:
+        values = marked[column]
+        if pd.api.types.is_numeric_dtype(values) and values.isna().any():
+            marked[column] = values.astype("float64").fillna(float("-inf"))
+    return marked
+
+
+def selected_column(key: str) -> str | None:
+    """The column header last selected in the ``ranking_table`` named ``key``, if any."""
+    state = st.session_state.get(key)
+    try:
+        columns = state["selection"]["columns"]  # type: ignore[index]
+    except (KeyError, TypeError, AttributeError):
+        return None
+    return str(columns[0]) if columns else None
 
 
 def _mark_not_available(
@@ -197,6 +249,9 @@ def _mark_not_available(
 
 
 def _missing(value: Any) -> bool:
+    """None, NaN, NaT, or an infinite number (the marker of a missing or "n/a" figure)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return True
     try:
         return value is None or bool(pd.isna(value))
     except (TypeError, ValueError):

@@ -1,17 +1,23 @@
-"""Queries of the Leaderboard: every strategy's metrics side by side, curves and benchmarks.
+"""Queries of the Leaderboard: strategies side by side per window, curves and benchmarks.
 
-Per strategy, with ``trading_history.metrics`` (the one owner of the
-definitions): return, Sharpe and Sortino over the equity curve, max drawdown
-from the initial capital, win rate and profit factor over closed trades' net
-P&L. The LLM cost is summed from the compose checkpoints. Curves are
-normalised to 100 at the initial capital; each strategy's benchmark is an
-equal-weight buy-and-hold of its own symbols over its own span, priced from the
-candles its cycles recorded (no market is rebuilt).
+Every figure of a row is ``trading_history.run_metrics.run_metrics`` over the
+strategy's equity points, closed trades and window (the formulas are
+``trading_history.metrics``', stated in the README): return, CAGR, volatility,
+Sharpe, Sortino, drawdown and its duration, Calmar, win rate, profit factor,
+expectancy, exposure time, fees and their share of the gross P&L, LLM cost per
+trade, and the buy-and-hold of the strategy's own symbols over its own cycles
+with its own fee (priced from the candles its cycles recorded: no market is
+rebuilt). Curves are normalised to 100 at the initial capital.
+
+Fairness: strategies are grouped by the window they traded
+(``leaderboard_windows``: market, interval, symbols, first and last candle),
+and ranked only inside their group; missing figures rank last. A run with
+fewer than 10 closed trades says "too few trades to judge".
 
 One strategy never breaks the board: a blown-up account (equity at or below
-zero) shows its return and drawdown with Sharpe and Sortino "n/a", and a row
-whose figures cannot be computed at all shows "n/a" with the reason, while the
-others render. Reads go through ``trading_history.page_queries`` and are
+zero) shows its return and drawdown with its annualised figures "n/a", and a
+row whose figures cannot be computed at all shows "n/a" with the reason, while
+the others render. Reads go through ``trading_history.page_queries`` and are
 memoised by the data version (``views.memo``).
 """
 
@@ -25,36 +31,44 @@ import pandas as pd
 
 from strategy_agent.models import UserRequest, interval_ms
 from strategy_agent.trading_history import metrics, page_queries
+from strategy_agent.trading_history.run_metrics import RunMetrics, Window, run_metrics
 from strategy_agent.views import format as fmt
 from strategy_agent.views import memo
+from strategy_agent.views.leaderboard_windows import MarketWindow, market_window, rank
 
 if TYPE_CHECKING:
     from strategy_agent.trading_history.store import SqliteStore, StrategyRow
 
 CURVE_POINTS = 400
-MIN_RATIO_POINTS = 30  # Sharpe/Sortino on fewer points are noise, annualised
 BENCHMARK_POINTS = 400
-YEAR_MS = 365.25 * 86_400_000
 PROMPT_LABEL_CHARS = 48
 REASON_CHARS = 300
+UNREADABLE = "Could not be read"
 
 FIGURE_COLUMNS = [
     "Return (%)",
     "Buy & hold (%)",
+    "CAGR (%)",
+    "Volatility (%)",
     "Sharpe",
     "Sortino",
     "Max drawdown (%)",
+    "Drawdown duration",
+    "Calmar",
     "Win rate (%)",
     "Profit factor",
+    "Expectancy (USDT)",
     "Trades",
+    "Exposure (%)",
     "Fees (USDT)",
+    "Fees / gross P&L (%)",
     "LLM cost (USD)",
     "Cost per trade (USD)",
     "Equity (USDT)",
     "Cycles",
 ]
 LEADERBOARD_COLUMNS = ["Strategy", "Status", "Note", *FIGURE_COLUMNS, "Model", "Prompt", "id"]
-RISK_COLUMNS = ["Sharpe", "Sortino"]
+ANNUALISED_COLUMNS = ["CAGR (%)", "Volatility (%)", "Sharpe", "Sortino", "Calmar"]
 
 
 @dataclass(frozen=True)
@@ -65,10 +79,28 @@ class Unavailable:
     reason: str
 
 
+@dataclass(frozen=True)
+class WindowGroup:
+    """Strategies that traded the same window (``None``: their config could not be read)."""
+
+    window: MarketWindow | None
+    ids: list[str]
+
+    @property
+    def label(self) -> str:
+        return UNREADABLE if self.window is None else self.window.label
+
+    @property
+    def key(self) -> str:
+        return "unreadable" if self.window is None else self.window.key
+
+
 @dataclass
 class Leaderboard:
     """The table, each strategy's normalised curve and its own buy-and-hold benchmark.
 
+    ``table`` holds every row, group after group, each ranked by return;
+    ``windows`` lists the groups (rank only inside one: ``group_table``).
     ``curves`` and ``benchmarks`` share their keys (``"name (id)"``); frames
     have ``ts`` (epoch ms) and ``value`` (start = 100), benchmarks a ``label``.
     ``unavailable`` maps a strategy id to the figures its row cannot show.
@@ -78,50 +110,66 @@ class Leaderboard:
     curves: dict[str, pd.DataFrame] = field(default_factory=dict)
     benchmarks: dict[str, pd.DataFrame] = field(default_factory=dict)
     unavailable: dict[str, Unavailable] = field(default_factory=dict)
+    windows: list[WindowGroup] = field(default_factory=list)
+
+    def group_table(self, group: WindowGroup, by: str = "Return (%)") -> pd.DataFrame:
+        """The rows of one window, best first by column ``by`` (missing last), with ``#``."""
+        rows = self.table[self.table["id"].isin(group.ids)]
+        return rank(rows, by)
 
 
 @dataclass(frozen=True)
-class CurveStats:
-    """What one strategy's full equity column says (computed once per new point).
+class StrategyFigures:
+    """A strategy's ``RunMetrics`` plus when and at what value its account blew up (if it did)."""
 
-    ``ruin_ts``/``ruin_equity``: when and at what value equity first reached
-    zero or below (the account blew up); ``None`` for a live account.
-    """
-
+    run: RunMetrics
     equity: float | None
-    fees_paid: float
-    max_drawdown_pct: float | None
-    sharpe: float | None
-    sortino: float | None
     ruin_ts: int | None = None
     ruin_equity: float | None = None
 
 
 def leaderboard(store: SqliteStore) -> Leaderboard:
-    """All strategies, best return first (recomputed only when the data changed)."""
+    """All strategies, grouped by window, best return first in each (recomputed on new data)."""
     return memo.remember(("leaderboard", *memo.data_version(store)), lambda: _build(store))
 
 
 def _build(store: SqliteStore) -> Leaderboard:
     board = Leaderboard(table=pd.DataFrame(columns=LEADERBOARD_COLUMNS))
     rows: list[dict[str, Any]] = []
+    groups: dict[str, WindowGroup] = {}
     for strategy_id, name, status in page_queries.strategy_choices(store):
+        window: MarketWindow | None = None
         try:
             strategy = store.get_strategy(strategy_id)
+            window = market_window(strategy.request, page_queries.cycle_span(store, strategy_id))
             rows.append(_strategy_row(store, strategy, board))
         except Exception as error:  # one unreadable strategy never takes the board down
+            window = None
             rows.append(_unreadable_row(strategy_id, name, status, error, board))
+        group = groups.setdefault(
+            "unreadable" if window is None else window.key, WindowGroup(window, [])
+        )
+        group.ids.append(strategy_id)
     if not rows:
         return board
+    board.windows = sorted(groups.values(), key=_group_order)
     table = pd.DataFrame(rows, columns=LEADERBOARD_COLUMNS)
-    table = table.sort_values("Return (%)", ascending=False, na_position="last")
-    board.table = table.reset_index(drop=True)
+    board.table = pd.concat(
+        [rank(table[table["id"].isin(g.ids)]).drop(columns="#") for g in board.windows],
+        ignore_index=True,
+    )
     return board
+
+
+def _group_order(group: WindowGroup) -> tuple[int, int, int]:
+    """Largest groups first, then the most recent window; unreadable and unrun ones last."""
+    window = group.window
+    last = window.last_ts if window is not None and window.last_ts is not None else None
+    return (last is None, -len(group.ids), -(last or 0))
 
 
 def _strategy_row(store: SqliteStore, strategy: StrategyRow, board: Leaderboard) -> dict[str, Any]:
     """The strategy's row; its curve and benchmark go into ``board``."""
-    row = _row(store, strategy, _llm_cost(store, strategy.request, strategy.id))
     label = f"{strategy.name} ({strategy.id})"
     points = page_queries.sampled_equity(store, strategy.id, CURVE_POINTS)
     if points:
@@ -131,15 +179,14 @@ def _strategy_row(store: SqliteStore, strategy: StrategyRow, board: Leaderboard)
     bench = benchmark(store, strategy)
     if bench is not None:
         board.benchmarks[label] = bench
-        row["Buy & hold (%)"] = metrics.total_return_pct(bench["value"].to_numpy())
-    stats = curve_stats(store, strategy.id, strategy.request.trading.initial_capital)
-    if stats.ruin_ts is not None:
-        row["Note"] = f"Account blown: equity {fmt.money(stats.equity)}"
+    figures = strategy_figures(store, strategy)
+    row = _row(store, strategy, figures)
+    if figures.ruin_ts is not None:
         board.unavailable[strategy.id] = Unavailable(
-            RISK_COLUMNS,
-            f"{' and '.join(RISK_COLUMNS)} n/a: the account is blown (equity reached "
-            f"{fmt.money(stats.ruin_equity)} on {fmt.ts(stats.ruin_ts)}, now "
-            f"{fmt.money(stats.equity)}), and returns after equity falls to 0 or below "
+            ANNUALISED_COLUMNS,
+            f"CAGR, volatility, Sharpe, Sortino and Calmar n/a: the account is blown (equity "
+            f"reached {fmt.money(figures.ruin_equity)} on {fmt.ts(figures.ruin_ts)}, now "
+            f"{fmt.money(figures.equity)}), and returns after equity falls to 0 or below "
             f"are undefined.",
         )
     return row
@@ -153,33 +200,42 @@ def _unreadable_row(
         reason = reason[: REASON_CHARS - 1] + "…"
     board.unavailable[strategy_id] = Unavailable(FIGURE_COLUMNS, f"figures n/a: {reason}")
     row: dict[str, Any] = dict.fromkeys(LEADERBOARD_COLUMNS)
-    row.update({"Strategy": name, "Status": status, "Note": "Could not be read", "id": strategy_id})
+    row.update({"Strategy": name, "Status": status, "Note": UNREADABLE, "id": strategy_id})
     return row
 
 
-def _row(store: SqliteStore, strategy: StrategyRow, cost: float | None) -> dict[str, Any]:
+def _row(store: SqliteStore, strategy: StrategyRow, figures: StrategyFigures) -> dict[str, Any]:
     request = strategy.request
+    run = figures.run
     capital = request.trading.initial_capital
-    stats = curve_stats(store, strategy.id, capital)
-    pnls = trade_net_pnls(store, strategy.id)
-    trades = len(pnls)
-    win_rate = metrics.win_rate(pnls)
-    equity = stats.equity if stats.equity is not None else capital
+    notes = []
+    if figures.ruin_ts is not None:
+        notes.append(f"Account blown: equity {fmt.money(figures.equity)}")
+    if run.too_few_trades:
+        notes.append(f"Too few trades to judge ({run.trades} closed)")
+    equity = figures.equity if figures.equity is not None else capital
     return {
         "Strategy": strategy.name,
         "Status": strategy.status,
-        "Note": None,
-        "Return (%)": metrics.return_pct(equity, capital),
-        "Buy & hold (%)": None,
-        "Sharpe": stats.sharpe,
-        "Sortino": stats.sortino,
-        "Max drawdown (%)": stats.max_drawdown_pct,
-        "Win rate (%)": None if win_rate is None else win_rate * 100.0,
-        "Profit factor": metrics.profit_factor(pnls),
-        "Trades": trades,
-        "Fees (USDT)": stats.fees_paid,
-        "LLM cost (USD)": cost,
-        "Cost per trade (USD)": cost / trades if cost is not None and trades else None,
+        "Note": "; ".join(notes) or None,
+        "Return (%)": run.net_return_pct,
+        "Buy & hold (%)": run.buy_and_hold_return_pct,
+        "CAGR (%)": run.cagr_pct,
+        "Volatility (%)": run.volatility_pct,
+        "Sharpe": run.sharpe,
+        "Sortino": run.sortino,
+        "Max drawdown (%)": run.max_drawdown_pct,
+        "Drawdown duration": run.max_drawdown_duration_ms,
+        "Calmar": run.calmar,
+        "Win rate (%)": None if run.win_rate is None else run.win_rate * 100.0,
+        "Profit factor": run.profit_factor,
+        "Expectancy (USDT)": run.expectancy,
+        "Trades": run.trades,
+        "Exposure (%)": run.exposure_time_pct,
+        "Fees (USDT)": run.fees_paid,
+        "Fees / gross P&L (%)": run.fee_share_pct,
+        "LLM cost (USD)": run.llm_cost_usd,
+        "Cost per trade (USD)": run.cost_per_trade_usd,
         "Equity (USDT)": equity,
         "Cycles": store.cycle_count(strategy.id),
         "Model": f"{request.llm.provider}/{request.llm.model_id}",
@@ -188,37 +244,39 @@ def _row(store: SqliteStore, strategy: StrategyRow, cost: float | None) -> dict[
     }
 
 
-def curve_stats(store: SqliteStore, strategy_id: str, initial_capital: float) -> CurveStats:
-    """Drawdown and ratios over the strategy's whole equity column (memoised per new point)."""
-    key = ("curve_stats", initial_capital, *memo.strategy_version(store, strategy_id))
-    return memo.remember(key, lambda: _curve_stats(store, strategy_id, initial_capital))
+def strategy_figures(store: SqliteStore, strategy: StrategyRow) -> StrategyFigures:
+    """``run_metrics`` of the strategy's whole history (memoised per new equity point)."""
+    trading = strategy.request.trading
+    config = (trading.initial_capital, trading.interval, tuple(trading.symbols))
+    fee = strategy.request.exchange.fee_bps
+    key = ("strategy_figures", *config, fee, *memo.strategy_version(store, strategy.id))
+    return memo.remember(key, lambda: _strategy_figures(store, strategy))
 
 
-def _curve_stats(store: SqliteStore, strategy_id: str, initial_capital: float) -> CurveStats:
-    column = page_queries.equity_column(store, strategy_id)
-    if column.equity.size == 0:
-        return CurveStats(None, 0.0, None, None, None)
-    equity = column.equity
-    drawdown = metrics.max_drawdown_pct(equity, initial_capital)
-    ruin = metrics.ruin_index(equity)
-    if ruin is not None:  # returns after a zero or negative equity are undefined
-        return CurveStats(
-            float(equity[-1]),
-            column.fees_paid,
-            drawdown,
-            None,
-            None,
-            ruin_ts=int(column.ts[ruin]),
-            ruin_equity=float(equity[ruin]),
-        )
-    per_year = _periods_per_year(column.ts)
-    return CurveStats(
-        equity=float(equity[-1]),
-        fees_paid=column.fees_paid,
-        max_drawdown_pct=drawdown,
-        sharpe=metrics.sharpe_ratio(equity, per_year) if per_year else None,
-        sortino=metrics.sortino_ratio(equity, per_year) if per_year else None,
+def _strategy_figures(store: SqliteStore, strategy: StrategyRow) -> StrategyFigures:
+    request = strategy.request
+    capital = request.trading.initial_capital
+    series = page_queries.equity_column(store, strategy.id)
+    bar = interval_ms(request.trading.interval)
+    if series.ts.size:  # the capital is there one candle before the first cycle
+        window = Window(int(series.ts[0]) - bar, int(series.ts[-1]), bar)
+    else:
+        window = Window(0, 0, bar)
+    closes = _closes(store, strategy)
+    run = run_metrics(
+        series,
+        page_queries.trade_results(store, strategy.id),
+        window,
+        capital,
+        llm_cost_usd=_llm_cost(store, request, strategy.id),
+        benchmark_closes=[row for _, row in closes] if len(closes) >= 2 else None,
+        fee_bps=request.exchange.fee_bps,
     )
+    final = float(series.equity[-1]) if series.equity.size else None
+    ruin = metrics.ruin_index(series.equity)
+    if ruin is None:
+        return StrategyFigures(run, final)
+    return StrategyFigures(run, final, int(series.ts[ruin]), float(series.equity[ruin]))
 
 
 def normalised_curve(request: UserRequest, ts: np.ndarray, equity: np.ndarray) -> pd.DataFrame:
@@ -228,16 +286,6 @@ def normalised_curve(request: UserRequest, ts: np.ndarray, equity: np.ndarray) -
     capital = request.trading.initial_capital
     values = metrics.rebased_to_100(np.r_[capital, equity], capital)
     return pd.DataFrame({"ts": np.r_[start, ts], "value": values})
-
-
-def _periods_per_year(ts: np.ndarray) -> float | None:
-    """Points per year of a (possibly thinned) curve, from its actual time spacing.
-
-    ``None`` below ``MIN_RATIO_POINTS`` points: ratios are not shown that early.
-    """
-    if len(ts) < MIN_RATIO_POINTS or ts[-1] <= ts[0]:
-        return None
-    return float(YEAR_MS * (len(ts) - 1) / (ts[-1] - ts[0]))
 
 
 def trade_net_pnls(store: SqliteStore, strategy_id: str) -> list[float]:
@@ -271,28 +319,34 @@ def prompt_label(request: UserRequest) -> str:
 
 
 def benchmark(store: SqliteStore, strategy: StrategyRow) -> pd.DataFrame | None:
-    """Equal-weight buy-and-hold of the strategy's symbols over its own cycles (start = 100).
+    """Equal-weight buy-and-hold of the strategy's symbols over its own cycles (100 before fees).
 
     Bought at the close its first cycle saw, valued at the close each later
     cycle saw (the recorded candles, so exactly the prices the strategy
-    traded on). ``None`` before two cycles recorded candles. Memoised per new
-    equity point.
+    traded on), with the strategy's ``fee_bps`` charged on entry and on the
+    exit at the last close (``metrics.buy_and_hold_index``). ``None`` before two
+    cycles recorded candles. Memoised per new equity point.
     """
-    key = ("benchmark", *memo.strategy_version(store, strategy.id))
-    return memo.remember(key, lambda: _benchmark(store, strategy))
-
-
-def _benchmark(store: SqliteStore, strategy: StrategyRow) -> pd.DataFrame | None:
-    symbols = list(strategy.request.trading.symbols)
-    sampled = page_queries.sampled_closes(store, strategy.id, symbols, BENCHMARK_POINTS)
-    if len(sampled) < 2:
+    closes = _closes(store, strategy)
+    if len(closes) < 2:
         return None
-    index = metrics.buy_and_hold_index([closes for _, closes in sampled])
-    short = ", ".join(s.split("/")[0] for s in symbols)
+    index = metrics.buy_and_hold_index(
+        [row for _, row in closes], strategy.request.exchange.fee_bps
+    )
+    short = ", ".join(s.split("/")[0] for s in strategy.request.trading.symbols)
     return pd.DataFrame(
         {
-            "ts": np.array([ts for ts, _ in sampled], dtype=np.int64),
+            "ts": np.array([ts for ts, _ in closes], dtype=np.int64),
             "value": index,
             "label": f"Buy & hold {short} ({strategy.name})",
         }
+    )
+
+
+def _closes(store: SqliteStore, strategy: StrategyRow) -> list[tuple[int, list[float]]]:
+    """(cycle ts, close of each symbol) at up to ``BENCHMARK_POINTS`` cycles (memoised)."""
+    symbols = list(strategy.request.trading.symbols)
+    key = ("closes", tuple(symbols), *memo.strategy_version(store, strategy.id))
+    return memo.remember(
+        key, lambda: page_queries.sampled_closes(store, strategy.id, symbols, BENCHMARK_POINTS)
     )

@@ -11,21 +11,87 @@ from strategy_agent.data.simulated_market import DEFAULT_ORIGIN_MS, SimulatedMar
 from strategy_agent.models import HistoryRecord, UserRequest, interval_ms
 from strategy_agent.trading_history.store import SqliteStore
 from strategy_agent.views import leaderboard as lb
+from strategy_agent.views import leaderboard_windows as windows
 from tests.app.helpers import BLOWN_EQUITY, Populated, request, write_equity
 
 HOUR = interval_ms("1h")
 
 
-def test_one_row_per_strategy_best_return_first(store: SqliteStore, history: Populated) -> None:
+def test_one_row_per_strategy_each_in_its_own_window(
+    store: SqliteStore, history: Populated
+) -> None:
     board = lb.leaderboard(store)
     assert set(board.table["id"]) == {history.trend_id, history.hold_id}
-    returns = list(board.table["Return (%)"])
-    assert returns == sorted(returns, reverse=True)
+    # 150 cycles on BTC/ETH/SOL and 40 cycles on BTC/ETH: two windows, never ranked together
+    assert [group.ids for group in board.windows] in (
+        [[history.trend_id], [history.hold_id]],
+        [[history.hold_id], [history.trend_id]],
+    )
+    labels = {group.ids[0]: group.label for group in board.windows}
+    assert labels[history.trend_id].startswith("simulated market (seed 42) · 1h · BTC, ETH, SOL · ")
+    assert labels[history.hold_id].startswith("simulated market (seed 42) · 1h · BTC, ETH · ")
     trend = board.table.set_index("id").loc[history.trend_id]
     assert trend["Model"] == "builtin/ema_crossover"
     assert trend["Prompt"] == "built-in rule"
     assert trend["Sharpe"] is not None and np.isfinite(trend["Sharpe"])
     assert trend["LLM cost (USD)"] is None  # built-in rules cost nothing known
+
+
+def _synthetic(store: SqliteStore, history: Populated, name: str, equity: list[float]) -> str:
+    sid = store.create_strategy(request(name, "noop", ["BTC/USDT", "ETH/USDT"]), 5)
+    write_equity(history.db, sid, equity)
+    return sid
+
+
+def test_only_strategies_over_the_same_window_are_ranked_together(
+    store: SqliteStore, history: Populated
+) -> None:
+    steady = _synthetic(store, history, "Steady", [10_000.0 + 10 * i for i in range(40)])
+    better = _synthetic(store, history, "Better", [10_000.0 + 20 * i for i in range(40)])
+    short = _synthetic(store, history, "Lucky six", [10_000.0 * 1.1**i for i in range(1, 7)])
+    board = lb.leaderboard(store)
+    groups = {tuple(sorted(group.ids)) for group in board.windows}
+    assert tuple(sorted([steady, better])) in groups
+    assert (short,) in groups  # 6 cycles: its own window, not above the 40-cycle ones
+    window = next(group for group in board.windows if steady in group.ids)
+    ranked = board.group_table(window)
+    assert list(ranked["id"]) == [better, steady] and list(ranked["#"]) == [1, 2]
+    table = board.table.set_index("id")
+    assert table.loc[short, "Return (%)"] > table.loc[better, "Return (%)"]
+    assert pd.isna(table.loc[short, "Sharpe"])  # 6 cycles: not annualised, and not 0
+
+
+def test_missing_figures_rank_last_whatever_the_direction() -> None:
+    frame = pd.DataFrame(
+        {
+            "Strategy": ["a", "b", "c", "d"],
+            "Return (%)": [1.0, 3.0, None, 2.0],
+            "Sharpe": [0.5, None, 1.5, float("-inf")],  # -inf: an "n/a" cell's marker
+            "Max drawdown (%)": [20.0, None, 5.0, 10.0],
+            "id": ["a", "b", "c", "d"],
+        }
+    )
+    assert list(windows.rank(frame, "Return (%)")["id"]) == ["b", "d", "a", "c"]
+    by_sharpe = windows.rank(frame, "Sharpe")
+    assert list(by_sharpe["id"]) == ["c", "a", "b", "d"]  # ties of missing keep return order
+    assert by_sharpe["#"].tolist()[:2] == [1, 2] and by_sharpe["#"].isna().tolist()[2:] == [
+        True,
+        True,
+    ]
+    by_drawdown = windows.rank(frame, "Max drawdown (%)")  # lower is better
+    assert list(by_drawdown["id"]) == ["c", "d", "a", "b"]
+    assert by_drawdown["#"].tolist()[:3] == [1, 2, 3] and pd.isna(by_drawdown["#"].iloc[3])
+    assert list(windows.rank(frame, "Strategy")["id"]) == ["a", "b", "c", "d"]
+    assert list(windows.rank(frame, "no such column")["id"]) == ["b", "d", "a", "c"]
+
+
+def test_too_few_trades_to_judge_is_flagged(store: SqliteStore, history: Populated) -> None:
+    table = lb.leaderboard(store).table.set_index("id")
+    hold = table.loc[history.hold_id]
+    assert hold["Trades"] == 0 and hold["Note"] == "Too few trades to judge (0 closed)"
+    trades = len(store.load_trades(history.trend_id))
+    note = table.loc[history.trend_id, "Note"]
+    assert (note == f"Too few trades to judge ({trades} closed)") == (trades < 10)
 
 
 def test_curves_start_at_100_one_candle_before_the_first_cycle(
@@ -67,8 +133,11 @@ def test_llm_cost_is_summed_incrementally(store: SqliteStore) -> None:
     assert row["Cost per trade (USD)"] is None  # no trade yet
 
 
-def test_cost_per_trade_divides_by_closed_trades(store: SqliteStore, history: Populated) -> None:
-    row = lb._row(store, store.get_strategy(history.trend_id), 0.3)
+def test_cost_per_trade_divides_by_closed_trades(
+    store: SqliteStore, history: Populated, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lb, "_llm_cost", lambda *args: 0.3)
+    row = lb.leaderboard(store).table.set_index("id").loc[history.trend_id]
     assert row["Trades"] == len(store.load_trades(history.trend_id)) > 0
     assert row["Cost per trade (USD)"] == pytest.approx(0.3 / row["Trades"])
 
@@ -96,11 +165,18 @@ def test_profit_factor_uses_net_pnl_of_closed_trades(
     assert lb.trade_net_pnls(store, history.trend_id) == pytest.approx(nets)
 
 
-def test_ratios_wait_for_enough_points() -> None:
-    few = np.arange(10, dtype=np.int64) * HOUR
-    many = np.arange(lb.MIN_RATIO_POINTS, dtype=np.int64) * HOUR
-    assert lb._periods_per_year(few) is None
-    assert lb._periods_per_year(many) == pytest.approx(365.25 * 24)
+def test_every_figure_is_the_run_metrics_of_the_strategy(
+    store: SqliteStore, history: Populated
+) -> None:
+    strategy = store.get_strategy(history.trend_id)
+    run = lb.strategy_figures(store, strategy).run
+    row = lb.leaderboard(store).table.set_index("id").loc[history.trend_id]
+    assert run.periods_per_year == pytest.approx(365.25 * 24)  # from the 1h interval
+    assert row["Sharpe"] == run.sharpe and row["Calmar"] == run.calmar
+    assert row["CAGR (%)"] == run.cagr_pct and row["Volatility (%)"] == run.volatility_pct
+    assert row["Exposure (%)"] == run.exposure_time_pct and 0 < run.exposure_time_pct <= 100
+    assert row["Expectancy (USDT)"] == pytest.approx(np.mean(lb.trade_net_pnls(store, strategy.id)))
+    assert row["Drawdown duration"] == run.max_drawdown_duration_ms
 
 
 def test_prompt_label() -> None:
@@ -136,12 +212,14 @@ def test_a_blown_up_account_is_shown_as_such_and_the_others_still_render(
     assert blown["Equity (USDT)"] == pytest.approx(-520.0)
     assert blown["Max drawdown (%)"] == pytest.approx(105.2)
     assert pd.isna(blown["Sharpe"]) and pd.isna(blown["Sortino"])
-    assert blown["Note"] == "Account blown: equity -520.00 USDT"
-    assert board.unavailable[sid].columns == ["Sharpe", "Sortino"]
+    assert blown["Note"] == (
+        "Account blown: equity -520.00 USDT; Too few trades to judge (0 closed)"
+    )
+    assert board.unavailable[sid].columns == lb.ANNUALISED_COLUMNS
+    assert pd.isna(blown["CAGR (%)"]) and pd.isna(blown["Calmar"])
     assert "returns after equity falls to 0 or below are undefined" in board.unavailable[sid].reason
     trend = table.loc[history.trend_id]
-    assert np.isfinite(trend["Sharpe"]) and pd.isna(trend["Note"])
-    assert list(board.table["id"]).index(sid) == len(board.table) - 1  # worst return last
+    assert np.isfinite(trend["Sharpe"])
 
 
 def test_a_row_that_cannot_be_read_shows_why_and_the_others_render(
@@ -180,7 +258,8 @@ def test_each_strategy_has_its_own_buy_and_hold_from_its_recorded_candles(
         cycles = store.equity_series(sid, max_points=2)
         first, last = cycles[0].ts, cycles[-1].ts
         assert int(bench["ts"].iloc[0]) == first and int(bench["ts"].iloc[-1]) == last
-        assert bench["value"].iloc[0] == pytest.approx(100.0)
+        fee = row.request.exchange.fee_bps / 10_000  # paid on entry and on exit
+        assert bench["value"].iloc[0] == pytest.approx(100.0 / (1 + fee))
         source = SimulatedMarketDataSource(
             seed=42, clock=ManualClock(last), origin_ms=DEFAULT_ORIGIN_MS
         )
@@ -189,7 +268,8 @@ def test_each_strategy_has_its_own_buy_and_hold_from_its_recorded_candles(
             frame = source.history(symbol, "1h")
             close_at = dict(zip(frame["ts"] + HOUR, frame["close"], strict=True))
             ratios.append(close_at[last] / close_at[first])
-        assert bench["value"].iloc[-1] == pytest.approx(np.mean(ratios) * 100)
+        held = np.mean(ratios) * (1 - fee) / (1 + fee)
+        assert bench["value"].iloc[-1] == pytest.approx(held * 100)
         assert board.table.set_index("id").loc[sid, "Buy & hold (%)"] == pytest.approx(
-            (np.mean(ratios) - 1) * 100
+            (held - 1) * 100
         )

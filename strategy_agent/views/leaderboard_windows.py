@@ -1,0 +1,116 @@
+"""Which strategies the Leaderboard may rank against each other, and the ranking itself.
+
+Two strategies are comparable only when they traded the same data over the same
+window: same market (exchange and market type; for the simulated market, its
+seed), same bar interval, same set of symbols, and the same first and last
+candle (their first and last cycle, to the candle). Each such window is a
+group; the Leaderboard ranks inside a group and never across groups, so a
+6-cycle strategy is never ranked above a 900-cycle one.
+
+``rank`` orders one group's rows best first by any column: higher is better,
+except for the columns in ``LOWER_IS_BETTER``; a missing or "n/a" figure always
+ranks last, never as 0.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from strategy_agent.models import UserRequest, interval_ms
+from strategy_agent.views import format as fmt
+
+RANK_COLUMN = "#"
+DEFAULT_RANK_BY = "Return (%)"
+LOWER_IS_BETTER = frozenset(
+    {
+        "Volatility (%)",
+        "Max drawdown (%)",
+        "Drawdown duration",
+        "Fees (USDT)",
+        "Fees / gross P&L (%)",
+        "LLM cost (USD)",
+        "Cost per trade (USD)",
+    }
+)
+TEXT_ORDER = frozenset({"Strategy", "Status", "Note", "Model", "Prompt"})
+
+
+@dataclass(frozen=True)
+class MarketWindow:
+    """The data a strategy traded: market, interval, symbols, first and last candle.
+
+    ``first_ts``/``last_ts`` are the open times (epoch ms) of the candles its
+    first and last cycles ran on; ``None`` before its first cycle.
+    """
+
+    market: str
+    interval: str
+    symbols: tuple[str, ...]
+    first_ts: int | None
+    last_ts: int | None
+
+    @property
+    def label(self) -> str:
+        coins = ", ".join(symbol.split("/")[0] for symbol in self.symbols)
+        head = f"{self.market} · {self.interval} · {coins}"
+        if self.first_ts is None or self.last_ts is None:
+            return f"{head} · not run yet"
+        return f"{head} · {fmt.ts(self.first_ts)} → {fmt.ts(self.last_ts)}"
+
+    @property
+    def key(self) -> str:
+        """A short stable name of the window (for widget keys)."""
+        return hashlib.sha1(repr(self).encode()).hexdigest()[:12]
+
+
+def market_window(request: UserRequest, span: tuple[int, int, int] | None) -> MarketWindow:
+    """The window of a strategy configured by ``request`` whose cycles span ``span``
+    (first cycle ts, last cycle ts, cycles; ``None`` before the first cycle)."""
+    exchange = request.exchange
+    market = f"{exchange.exchange_id} {exchange.market_type}"
+    if exchange.exchange_id == "simulated":  # its prices come from the seed
+        market = f"simulated market (seed {request.trading.seed})"
+    bar = interval_ms(request.trading.interval)
+    first = last = None
+    if span is not None:
+        first, last = span[0] // bar * bar, span[1] // bar * bar
+    return MarketWindow(
+        market, request.trading.interval, tuple(sorted(request.trading.symbols)), first, last
+    )
+
+
+def rank(table: pd.DataFrame, by: str = DEFAULT_RANK_BY) -> pd.DataFrame:
+    """``table``'s rows best first by column ``by``, missing values last, numbered in ``#``.
+
+    Numbers: higher first, lower first for ``LOWER_IS_BETTER``; text: A to Z.
+    Ties keep the order by return. ``#`` is the position of rows that have a
+    value in ``by`` (``None`` for the rest). An unknown column ranks by return.
+    """
+    if by not in table.columns or by == RANK_COLUMN:
+        by = DEFAULT_RANK_BY
+    ordered = _sorted(table, DEFAULT_RANK_BY) if DEFAULT_RANK_BY in table.columns else table
+    ordered = _sorted(ordered, by).reset_index(drop=True)
+    present = _keys(ordered, by).notna().to_numpy()
+    numbers = [index + 1 if has else None for index, has in enumerate(present)]
+    ordered.insert(0, RANK_COLUMN, pd.array(numbers, dtype="Int64"))
+    return ordered
+
+
+def _keys(table: pd.DataFrame, by: str) -> pd.Series:
+    """What ``by`` sorts on: its text, or its numbers with non-finite ones as missing."""
+    if by in TEXT_ORDER:
+        return table[by].astype("string")
+    # an infinite figure is a marker ("n/a"), not a value: it ranks with the missing
+    keys = pd.to_numeric(table[by], errors="coerce").astype("float64")
+    return keys.where(np.isfinite(keys))
+
+
+def _sorted(table: pd.DataFrame, by: str) -> pd.DataFrame:
+    ascending = by in TEXT_ORDER or by in LOWER_IS_BETTER
+    keys = _keys(table, by)
+    order = keys.sort_values(ascending=ascending, na_position="last", kind="mergesort").index
+    return table.loc[order]
