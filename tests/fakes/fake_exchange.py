@@ -29,7 +29,8 @@ rejections): add handlers with ``fake.route("POST", "/api/v3/order", handler)``
 from a module of their own; a handler gets the fake and the ``ExchangeRequest``
 (query and form parameters merged) and returns a ``FakeResponse``; state such
 as orders by client id can live on the fake. Every request is kept in
-``fake.requests``.
+``fake.requests``. ``fake_binance_private.FakeBinancePrivate(fake)`` adds the
+private endpoints (orders, trades, balances, positions) that way.
 """
 
 from __future__ import annotations
