@@ -94,11 +94,17 @@ def test_open_the_leaderboard(page: Any) -> None:
     card = page.locator("[class*='st-key-card_']").filter(has_text="Board demo")
     card.get_by_role("button", name="Step").click()
     page.get_by_text(re.compile("Cycle 1 of")).wait_for()
+    _settle(page)
+    card.get_by_role("button", name="Step").click()  # a benchmark needs two recorded cycles
+    page.get_by_text(re.compile("Cycle 2 of")).wait_for()
     _go(page, "Leaderboard")
     page.get_by_text("Ranking").wait_for()
     page.locator(".js-plotly-plot").first.wait_for()
     legend = page.locator(".js-plotly-plot .legendtext").all_text_contents()
-    assert any((text or "").startswith("Buy & hold") for text in legend), legend
+    assert any((text or "").startswith("Board demo") for text in legend), legend
+    # each strategy's own buy-and-hold line is drawn (dashed, toggled with its strategy)
+    dashed = page.locator(".js-plotly-plot .scatterlayer .trace path.js-line[style*='dasharray']")
+    assert dashed.count() >= 1
     _shot(page, "04_leaderboard")
     _go(page, "Decisions")
     page.get_by_text(re.compile(r"Timeline · \d+ cycles")).wait_for()
