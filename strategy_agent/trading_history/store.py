@@ -58,6 +58,7 @@ _STRATEGY_TABLES = (
     "cycles",
     "prompt_versions",
     "leases",
+    "orders",
 )
 
 

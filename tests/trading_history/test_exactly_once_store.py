@@ -194,8 +194,9 @@ def test_a_database_holding_duplicates_is_refused_clearly_and_left_as_it_was(
     conn.close()
 
 
-def test_delete_removes_cycles_leases_and_prompt_versions(store: SqliteStore) -> None:
+def test_delete_removes_cycles_leases_prompt_versions_and_orders(store: SqliteStore) -> None:
     from strategy_agent.trading_history.leases import acquire_lease, lease_holder
+    from strategy_agent.trading_history.orders import OrderRecord, insert_order, orders_of
     from strategy_agent.trading_history.prompt_versions import (
         list_prompt_versions,
         save_prompt_version,
@@ -205,7 +206,16 @@ def test_delete_removes_cycles_leases_and_prompt_versions(store: SqliteStore) ->
     store.write_cycle(sid, [compose(sid, 1, 10)], [], [], None)
     acquire_lease(store, sid, "me", now_ms=1, stale_after_ms=1000)
     save_prompt_version(store, sid, "hold", now_ms=1)
+    insert_order(
+        store,
+        OrderRecord(
+            client_order_id="sa-1", strategy_id=sid, compose_id=f"{sid}-000001",
+            instruction_id="i1", exchange_id="binance", symbol="BTC/USDT", side="buy", qty=1.0,
+            order_type="market", status="sent", created_ts=1, updated_ts=1,
+        ),
+    )  # fmt: skip
     store.delete_strategy(sid)
+    assert orders_of(store, sid) == []
     assert store.cycle_count(sid) == 0
     assert lease_holder(store, sid) is None
     assert list_prompt_versions(store, sid) == []
