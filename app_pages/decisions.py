@@ -19,8 +19,15 @@ from strategy_agent.views.decisions import (
     ACTIONS,
     DecisionFilters,
     cycle_detail,
+    fallback_state,
     latest_failures,
     timeline,
+)
+from strategy_agent.views.strategies import (
+    alert_text,
+    escape_markdown,
+    fallback_headline,
+    fallback_summary,
 )
 
 PAGE_SIZE = 25
@@ -55,6 +62,23 @@ def decisions() -> None:
     with open_store() as store:
         result = timeline(store, strategy_id, filters, page=page, page_size=PAGE_SIZE)
         failures = latest_failures(store, strategy_id)
+        fallbacks, alerts = fallback_state(store, strategy_id)
+    if fallbacks.ongoing:
+        st.warning(
+            f"**{fallback_headline(fallbacks)}**: {fallback_summary(fallbacks)}.  \n"
+            f"Last reason: {escape_markdown(fallbacks.last_reason or 'the policy failed')}",
+            icon=":material/warning:",
+        )
+    if alerts:
+        with st.expander(
+            f"Alerts ({len(alerts)})",
+            icon=":material/notifications_active:",
+            expanded=fallbacks.ongoing,
+        ):
+            for alert in alerts:
+                st.markdown(
+                    f"**{fmt.ts(alert.ts)}** · {alert_text(alert)}: {escape_markdown(alert.reason)}"
+                )
     if failures:
         with st.expander(
             f"Recent failed cycles ({len(failures)})", icon=":material/error:", expanded=False

@@ -12,8 +12,12 @@ from strategy_agent.views import format as fmt
 from strategy_agent.views.cycle_detail import detail_from_report
 from strategy_agent.views.strategies import (
     StrategyCard,
+    alert_text,
     cycles_text,
     duplicate_strategy,
+    escape_markdown,
+    fallback_headline,
+    fallback_note,
     strategy_cards,
 )
 
@@ -167,6 +171,13 @@ def _card(card: StrategyCard) -> None:
         with info:
             st.markdown(f"**{card.name}** &nbsp; `{card.strategy_id}`")
             status_badge(card.status, card.status_reason)
+            if card.fallback is not None and card.fallback.ongoing:
+                policy = card.fallback.fallback_policy or "no plan"
+                st.badge(
+                    f"{fallback_headline(card.fallback)} · trading on {policy}",
+                    icon=":material/cloud_off:" if card.fallback.no_reply else ":material/warning:",
+                    color="orange",
+                )
             st.caption(
                 f"{card.mode} · {card.model} · {card.exchange} {card.market_type} · "
                 f"{', '.join(card.symbols)} · {card.interval} · {cycles_text(card)} · "
@@ -182,6 +193,41 @@ def _card(card: StrategyCard) -> None:
             )
         with controls:
             _actions(card)
+        _fallback(card)
+
+
+def _fallback(card: StrategyCard) -> None:
+    """The card's recent fallbacks: amber while they go on, a quiet line once it answers."""
+    note = fallback_note(card)
+    if note is None:
+        return
+    where = f" · API base `{note.api_base}`" if note.api_base else ""
+    alert = f"  \n:material/notifications_active: {alert_text(card.alert)}" if card.alert else ""
+    if note.ongoing:
+        st.warning(
+            f"**{note.headline}**: {note.summary}.  \n"
+            f"Reason: {escape_markdown(note.reason)}{where}{alert}",
+            icon=":material/cloud_off:",
+        )
+    else:
+        st.caption(
+            f":material/cloud_done: **{note.headline}**: {note.summary} "
+            f"(last reason: {escape_markdown(note.reason)}){alert}"
+        )
+
+
+def _outage_summary(cards: list[StrategyCard]) -> None:
+    """One line above the list naming every strategy whose latest cycle fell back."""
+    down = [c for c in cards if c.fallback is not None and c.fallback.ongoing]
+    if not down:
+        return
+    names = ", ".join(f"**{c.name}** ({fallback_headline(c.fallback)})" for c in down if c.fallback)
+    count = f"{len(down)} strateg{'y is' if len(down) == 1 else 'ies are'}"
+    st.warning(
+        f"{count} trading on the fallback rule, not on the model: {names}. "
+        "Each card below says why.",
+        icon=":material/notifications_active:",
+    )
 
 
 if st.session_state.get(strategy_form.OPEN):
@@ -208,6 +254,7 @@ def strategy_list() -> None:
     if not cards:
         empty_state("No strategy yet: create one with **New strategy** above.")
         return
+    _outage_summary(cards)
     for card in cards:
         _card(card)
 

@@ -155,6 +155,8 @@ def _print_cycle(report: Any, initial_capital: float) -> None:
     if report.fallback_reason:
         actions += f" (fallback: {report.fallback_reason})"
     print(f"{head} equity {report.equity:>12,.2f} ({change:+.2f}%) | {actions}")
+    if report.alert:
+        print(f"{head} ALERT {report.alert}")
 
 
 def _print_summary(runtime: Any) -> None:

@@ -2,8 +2,9 @@
 
 A cycle is: candles (only those closed at the clock's now) -> mark the book ->
 view -> features -> compose (policy + guardrails) -> execute -> apply fills to
-the ledger -> digest -> write the four checkpoints, the fills, closed trades
-and the equity point in ONE transaction (the records: ``cycle_records``).
+the ledger -> digest -> write the four checkpoints (and an ``alert`` on the
+``fallback_alert_after``-th fallback in a row), the fills, closed trades and
+the equity point in ONE transaction (the records: ``cycle_records``).
 
 The previous composed cycle's rejected and clamped items and reply problem go
 into the next context as ``feedback`` (kept in memory; after a restart, read
@@ -30,9 +31,11 @@ from strategy_agent.clock import Clock
 from strategy_agent.cycle_records import (
     RecordReader,
     cycle_records,
+    fallback_alert,
     feedback_from_compose,
     last_candles,
     prompt_hash,
+    read_fallback_streak,
     read_feedback,
 )
 from strategy_agent.data.interfaces import MarketDataSource
@@ -113,6 +116,7 @@ class CycleReport:
     context: ComposeContext | None = None
     overhead_ms: float = 0.0
     fallback_reason: str | None = None
+    alert: str | None = None  # the alert this cycle recorded (K fallbacks in a row)
     prompt_version: int | None = None
     prompt_hash: str | None = None
 
@@ -169,6 +173,8 @@ class DecisionCoordinator:
         # What became of the last composed plan (read from the store on a resume).
         self._feedback: ComposeFeedback | None = None
         self._feedback_known = cycles_done == 0
+        # Composed cycles in a row that fell back (None: read from the store on a resume).
+        self._fallback_streak: int | None = 0 if cycles_done == 0 else None
 
     # -- public -------------------------------------------------------------------
 
@@ -237,6 +243,9 @@ class DecisionCoordinator:
             executions=executions,
             prompt_version=self.prompt_version,
         )
+        compose = next(r for r in records if r.kind == "compose")
+        streak, alert = self._fallback_alert(compose)
+        records += [alert] if alert is not None else []
         _stage(
             "storage",
             self._store.write_cycle,
@@ -246,7 +255,7 @@ class DecisionCoordinator:
             trades,
             equity,
         )
-        compose = next(r for r in records if r.kind == "compose")
+        self._fallback_streak = streak
         self._feedback = feedback_from_compose(compose.payload)
         overhead_ms = (time.perf_counter() - started) * 1000.0 - llm_ms
         return CycleReport(
@@ -261,6 +270,7 @@ class DecisionCoordinator:
             context=context,
             overhead_ms=overhead_ms,
             fallback_reason=result.audit.get("fallback_reason") if result.audit else None,
+            alert=alert.payload["message"] if alert is not None else None,
             prompt_version=self.prompt_version,
             prompt_hash=prompt_hash(context.prompt_text),
         )
@@ -305,6 +315,13 @@ class DecisionCoordinator:
             self._feedback = read_feedback(self._store, self.strategy_id)
             self._feedback_known = True
         return self._feedback
+
+    def _fallback_alert(self, compose: HistoryRecord) -> tuple[int, HistoryRecord | None]:
+        """The fallback run after this cycle, and its alert when it reaches the threshold."""
+        alert_after = self.trading.fallback_alert_after
+        if self._fallback_streak is None:
+            self._fallback_streak = read_fallback_streak(self._store, self.strategy_id, alert_after)
+        return fallback_alert(compose, self._fallback_streak, alert_after)
 
     def _apply(self, new_fills: list[Fill]) -> tuple[list[Fill], list[TradeHistoryEntry]]:
         """Apply the fills to the ledger (the same path a real exchange takes)."""

@@ -187,3 +187,70 @@ def read_feedback(store: RecordReader, strategy_id: str) -> ComposeFeedback | No
         logger.warning("previous plan's feedback not read for %s: %s", strategy_id, error)
         return None
     return feedback_from_compose(records[0].payload) if records else None
+
+
+# --- consecutive fallbacks and their alert ---------------------------------------------------
+
+
+def fallback_alert(
+    compose: HistoryRecord, streak_before: int, alert_after: int
+) -> tuple[int, HistoryRecord | None]:
+    """The count of composed cycles in a row that fell back, after ``compose``, and the
+    ``alert`` record to write with this cycle when that count reaches ``alert_after``.
+
+    One alert per run of fallbacks: it is recorded on the ``alert_after``-th in a row,
+    not again while the run goes on; a cycle whose policy answered ends the run.
+    """
+    payload = compose.payload
+    if not payload.get("fallback_used"):
+        return 0, None
+    streak = streak_before + 1
+    if streak != alert_after:
+        return streak, None
+    cycle = payload.get("cycle")
+    reason = str(payload.get("fallback_reason") or "the policy failed")
+    no_reply = payload.get("raw_reply") is None
+    fallback = str(payload.get("fallback_policy") or "no plan")
+    since = cycle - streak + 1 if isinstance(cycle, int) else None
+    what = "LLM unreachable" if no_reply else "LLM replies unusable"
+    cycles = f"{streak} cycle{'' if streak == 1 else 's'} in a row"
+    span = f" (#{since} to #{cycle})" if since is not None and streak > 1 else ""
+    alert = {
+        "cycle": cycle,
+        "alert": "llm_fallback",
+        "consecutive_fallbacks": streak,
+        "since_cycle": since,
+        "reason": reason,
+        "no_reply": no_reply,
+        "fallback_policy": fallback,
+        "model": payload.get("model"),
+        "message": f"{what}: {cycles}{span} fell back to {fallback}. Last reason: {reason}",
+    }
+    record = HistoryRecord(
+        ts=compose.ts,
+        kind="alert",
+        reference_id=compose.reference_id,
+        payload=alert,
+        strategy_id=compose.strategy_id,
+    )
+    return streak, record
+
+
+def read_fallback_streak(store: RecordReader, strategy_id: str, cap: int) -> int:
+    """How many of the strategy's last composed cycles fell back in a row (at most ``cap``).
+
+    Read once on a resume, so a run of fallbacks that began before the restart is
+    counted whole and its alert is not written twice. A store that cannot be read
+    counts none (logged).
+    """
+    try:
+        records = store.records(strategy_id, kind="compose", limit=max(cap, 1))
+    except Exception as error:  # advisory: the cycle goes on without it
+        logger.warning("fallback streak not read for %s: %s", strategy_id, error)
+        return 0
+    streak = 0
+    for record in records:
+        if not record.payload.get("fallback_used"):
+            break
+        streak += 1
+    return streak

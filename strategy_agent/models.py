@@ -40,7 +40,8 @@ MarketType = Literal["spot", "margin", "swap"]
 # "pausing"/"stopping": asked to pause or stop while a cycle runs; the worker writes
 # "paused"/"stopped" when that cycle has ended (so no fill follows either word).
 StrategyStatus = Literal["created", "running", "pausing", "paused", "stopping", "stopped", "error"]
-HistoryKind = Literal["features", "compose", "instructions", "execution", "error"]
+# "alert": something the user should see at once (K cycles in a row fell back), one per cycle at most
+HistoryKind = Literal["features", "compose", "instructions", "execution", "error", "alert"]
 ExecutionStatus = Literal["filled", "rejected", "error"]
 OutcomeStatus = Literal["accepted", "clamped", "rejected"]
 
@@ -208,6 +209,8 @@ class TradingConfig(Dto):
     Caps are fractions of equity: ``max_position_pct=0.5`` lets one instrument
     hold at most 50 % of equity in notional; ``max_gross_exposure=1.0`` caps the
     sum of |notional| at 1x equity (it is further capped by ``max_leverage``).
+    ``fallback_alert_after``: this many composed cycles in a row that fell back
+    (the LLM unreachable or its replies unusable) record an ``alert``.
     """
 
     strategy_name: str = Field(default="Demo strategy", min_length=1, max_length=80)
@@ -224,6 +227,7 @@ class TradingConfig(Dto):
     allow_short: bool = False
     min_confidence: float = Field(default=0.0, ge=0, le=1)
     cooldown_bars: int = Field(default=0, ge=0, le=10_000)
+    fallback_alert_after: int = Field(default=3, ge=1, le=10_000)
     template_id: str | None = None
     custom_prompt: str | None = None
     seed: int = 42

@@ -7,7 +7,12 @@ from typing import Any
 
 import pytest
 
-from strategy_agent.cycle_records import feedback_from_compose, read_feedback
+from strategy_agent.cycle_records import (
+    fallback_alert,
+    feedback_from_compose,
+    read_fallback_streak,
+    read_feedback,
+)
 from strategy_agent.models import HistoryRecord, UserRequest
 from strategy_agent.trading_history.store import SqliteStore
 
@@ -109,3 +114,57 @@ def test_a_store_that_cannot_be_read_gives_no_feedback(caplog: pytest.LogCapture
 
     assert read_feedback(Broken(), "s") is None
     assert "disk gone" in caplog.text
+
+
+# --- consecutive fallbacks and their alert ---------------------------------------------------
+
+
+def compose_record(cycle: int, fallback: bool, raw_reply: str | None = None) -> HistoryRecord:
+    payload: dict[str, Any] = {"cycle": cycle, "fallback_used": fallback, "raw_reply": raw_reply}
+    if fallback:
+        payload.update(fallback_reason="model could not be reached", fallback_policy="noop")
+    return HistoryRecord(
+        ts=cycle * 1000, kind="compose", reference_id=f"s-{cycle:06d}", payload=payload
+    )
+
+
+def test_alert_on_the_kth_fallback_in_a_row_only() -> None:
+    streak, alerts = 0, []
+    for cycle, fell_back in enumerate([True, False, True, True, True, True], start=1):
+        streak, alert = fallback_alert(compose_record(cycle, fell_back), streak, 3)
+        alerts.append(alert)
+    assert streak == 4
+    assert [a is not None for a in alerts] == [False, False, False, False, True, False]
+    alert = alerts[4]
+    assert alert is not None and alert.kind == "alert" and alert.reference_id == "s-000005"
+    assert alert.payload["since_cycle"] == 3 and alert.payload["consecutive_fallbacks"] == 3
+    assert alert.payload["message"] == (
+        "LLM unreachable: 3 cycles in a row (#3 to #5) fell back to noop. "
+        "Last reason: model could not be reached"
+    )
+
+
+def test_alert_after_one_and_a_reply_that_could_not_be_used() -> None:
+    streak, alert = fallback_alert(compose_record(7, True, raw_reply="no JSON here"), 0, 1)
+    assert streak == 1 and alert is not None
+    assert alert.payload["no_reply"] is False
+    assert alert.payload["message"].startswith("LLM replies unusable: 1 cycle in a row fell back")
+
+
+def test_streak_is_read_back_up_to_the_cap(db_path: Path) -> None:
+    store = SqliteStore(db_path)
+    sid = store.create_strategy(UserRequest(), 0)
+    for cycle, fell_back in enumerate([True, False, True, True, True], start=1):
+        record = compose_record(cycle, fell_back).model_copy(
+            update={"reference_id": f"{sid}-{cycle:06d}"}
+        )
+        store.write_cycle(sid, [record], [], [], None)
+    assert read_fallback_streak(store, sid, cap=10) == 3
+    assert read_fallback_streak(store, sid, cap=2) == 2
+    store.close()
+    assert read_fallback_streak(_Broken(), sid, cap=3) == 0  # advisory: an unreadable store
+
+
+class _Broken:
+    def records(self, *args: Any, **kwargs: Any) -> list[HistoryRecord]:
+        raise OSError("disk gone")

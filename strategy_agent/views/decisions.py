@@ -9,6 +9,13 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from strategy_agent.trading_history import page_queries
+from strategy_agent.trading_history.fallbacks import (
+    DEFAULT_WINDOW,
+    FallbackAlert,
+    FallbackStats,
+    fallback_stats,
+    recent_alerts,
+)
 from strategy_agent.views.cycle_detail import CycleDetail, detail_from_records
 
 if TYPE_CHECKING:
@@ -124,3 +131,10 @@ def latest_failures(store: SqliteStore, strategy_id: str, limit: int = 5) -> lis
         {"ts": r.ts, "compose_id": r.reference_id, **r.payload}
         for r in store.records(strategy_id, kind="error", limit=limit)
     ]
+
+
+def fallback_state(
+    store: SqliteStore, strategy_id: str, window: int = DEFAULT_WINDOW, alerts: int = 5
+) -> tuple[FallbackStats, list[FallbackAlert]]:
+    """The fallbacks among the last ``window`` composed cycles and the latest alerts."""
+    return fallback_stats(store, strategy_id, window), recent_alerts(store, strategy_id, alerts)

@@ -3,8 +3,9 @@
 Controls (start, pause, stop, delete) go through the ``StrategyRunner``.
 
 Every read is bounded: index lookups per card (latest equity point, cycle,
-failed-cycle and trade counts) and a thinned equity series for its sparkline,
-all through the history package (``trading_history.page_queries``).
+failed-cycle and trade counts, the last ``FALLBACK_WINDOW`` composed cycles'
+fallbacks and the latest alert) and a thinned equity series for its sparkline,
+all through the history package (``trading_history.page_queries``, ``.fallbacks``).
 """
 
 from __future__ import annotations
@@ -18,12 +19,21 @@ from pydantic import SecretStr
 from strategy_agent.factory import SIMULATED
 from strategy_agent.models import UserRequest
 from strategy_agent.trading_history import metrics, page_queries
+from strategy_agent.trading_history.fallbacks import (
+    FallbackAlert,
+    FallbackStats,
+    fallback_stats,
+    recent_alerts,
+)
 
 if TYPE_CHECKING:
     from strategy_agent.runner import StrategyRunner
     from strategy_agent.trading_history.store import SqliteStore, StrategyRow
 
 SPARKLINE_POINTS = 60
+FALLBACK_WINDOW = 10  # the card counts fallbacks among this many last composed cycles
+REASON_CHARS = 300
+MARKDOWN_SPECIAL = frozenset("\\`*_[]<>$|~#")
 
 
 def now_ms() -> int:
@@ -52,6 +62,9 @@ class StrategyCard:
     failed_cycles: int = 0
     sparkline: list[float] = field(default_factory=list)
     running: bool = False
+    fallback: FallbackStats | None = None
+    alert: FallbackAlert | None = None  # the latest alert, when it falls in the window
+    api_base: str | None = None
 
 
 def model_label(provider: str | None, model_id: str | None) -> str:
@@ -73,6 +86,9 @@ def _card(store: SqliteStore, row: StrategyRow, running: bool) -> StrategyCard:
     request = row.request
     capital = request.trading.initial_capital
     latest = store.latest_equity(row.id)
+    alert_after = request.trading.fallback_alert_after
+    fallback = fallback_stats(store, row.id, FALLBACK_WINDOW, streak_window=alert_after)
+    alerts = recent_alerts(store, row.id, limit=1) if fallback.fallbacks else []
     return StrategyCard(
         strategy_id=row.id,
         name=request.trading.strategy_name,
@@ -94,13 +110,122 @@ def _card(store: SqliteStore, row: StrategyRow, running: bool) -> StrategyCard:
             equity for _, equity in page_queries.sampled_equity(store, row.id, SPARKLINE_POINTS)
         ],
         running=running,
+        fallback=fallback if fallback.fallbacks else None,
+        alert=next((a for a in alerts if _shown(a, fallback, alert_after)), None),
+        api_base=request.llm.api_base,
     )
+
+
+def _shown(alert: FallbackAlert, stats: FallbackStats, alert_after: int) -> bool:
+    """The latest alert is shown while it is in the window, or while the run of
+    fallbacks that raised it goes on (a run that reached the threshold has one)."""
+    if stats.ongoing and stats.streak >= alert_after:
+        return True
+    oldest = stats.oldest_cycle
+    return alert.cycle is not None and oldest is not None and alert.cycle >= oldest
 
 
 def cycles_text(card: StrategyCard) -> str:
     """``12 cycles, 2 failed`` (``12 cycles`` when none failed): failed cycles count apart."""
     text = f"{card.cycles:,} cycle{'' if card.cycles == 1 else 's'}"
     return f"{text}, {card.failed_cycles:,} failed" if card.failed_cycles else text
+
+
+def fallback_headline(stats: FallbackStats) -> str:
+    """``LLM unreachable`` (no reply came) or ``LLM replies unusable``."""
+    return "LLM unreachable" if stats.no_reply else "LLM replies unusable"
+
+
+@dataclass(frozen=True)
+class FallbackNote:
+    """What a card says about its recent fallbacks: ``headline: summary (reason)``.
+
+    ``headline`` is ``LLM unreachable`` / ``LLM replies unusable`` while the
+    latest cycle fell back (``ongoing``), ``LLM answering again since cycle #8``
+    after; ``reason`` is the latest fallback's (cut to ``REASON_CHARS``);
+    ``api_base`` where the app tried to reach the model, when no reply came.
+    """
+
+    headline: str
+    summary: str
+    reason: str
+    ongoing: bool
+    api_base: str | None = None
+
+    @property
+    def text(self) -> str:
+        where = f"; api_base {self.api_base}" if self.api_base else ""
+        last = "" if self.ongoing else "last reason: "
+        return f"{self.headline}: {self.summary} ({last}{self.reason}{where})"
+
+
+def fallback_note(card: StrategyCard) -> FallbackNote | None:
+    """The card's fallback note; None when its last ``FALLBACK_WINDOW`` cycles hold none."""
+    stats = card.fallback
+    if stats is None or not stats.fallbacks:
+        return None
+    rule = stats.fallback_policy or "no plan"
+    summary = f"{stats.fallbacks} of the last {stats.window} cycles fell back to {rule}"
+    if stats.fallbacks == stats.window > 1:
+        summary = f"all of the last {stats.window} cycles fell back to {rule}"
+    elif stats.ongoing and 1 < stats.streak < stats.fallbacks:
+        summary += f", the last {stats.streak} in a row"
+    elif stats.ongoing and stats.streak == stats.fallbacks > 1:
+        summary += ", all in a row"
+    headline = (
+        fallback_headline(stats)
+        if stats.ongoing
+        else f"LLM answering again since cycle #{stats.recovered_cycle}"
+    )
+    return FallbackNote(
+        headline=headline,
+        summary=summary,
+        reason=_short(stats.last_reason or "the policy failed"),
+        ongoing=stats.ongoing,
+        api_base=card.api_base if stats.no_reply else None,
+    )
+
+
+def fallback_text(card: StrategyCard) -> str | None:
+    """The fallback note as one line: ``LLM unreachable: 5 of the last 10 cycles fell
+    back to noop, the last 3 in a row (<reason>; api_base http://...)``."""
+    note = fallback_note(card)
+    return None if note is None else note.text
+
+
+def fallback_summary(stats: FallbackStats) -> str:
+    """The ongoing run of fallbacks: ``the last 3 cycles fell back to noop (5 of the last
+    10)``, or ``all of the last 10 cycles fell back to noop``."""
+    rule = stats.fallback_policy or "no plan"
+    if stats.streak >= stats.window > 1:
+        return f"all of the last {stats.window} cycles fell back to {rule}"
+    run = "the last cycle" if stats.streak == 1 else f"the last {stats.streak} cycles"
+    return f"{run} fell back to {rule} ({stats.fallbacks} of the last {stats.window})"
+
+
+def alert_text(alert: FallbackAlert) -> str:
+    """``Alert at cycle #5: 3 cycles in a row fell back (#3 to #5)``."""
+    span = ""
+    if (
+        alert.since_cycle is not None
+        and alert.cycle is not None
+        and alert.cycle > alert.since_cycle
+    ):
+        span = f" (#{alert.since_cycle} to #{alert.cycle})"
+    return (
+        f"Alert at cycle #{alert.cycle if alert.cycle is not None else '?'}: "
+        f"{alert.consecutive_fallbacks} cycles in a row fell back{span}"
+    )
+
+
+def escape_markdown(text: str) -> str:
+    """``text`` to show as written in markdown (an error message's ``$`` is no LaTeX)."""
+    return "".join(f"\\{c}" if c in MARKDOWN_SPECIAL else c for c in text)
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= REASON_CHARS else text[: REASON_CHARS - 1] + "…"
 
 
 def strategy_options(store: SqliteStore) -> list[tuple[str, str]]:

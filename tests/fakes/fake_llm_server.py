@@ -19,7 +19,9 @@ market table, so a strategy can run end to end without a real provider.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import socket
 import threading
 import time
 from collections import deque
@@ -125,6 +127,8 @@ class FakeLlmServer:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self.requests: list[RecordedRequest] = []
+        # open keep-alive connections, closed by ``stop`` (a stopped server answers nothing)
+        self._connections: set[socket.socket] = set()
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(
@@ -141,6 +145,11 @@ class FakeLlmServer:
         self._stopping.set()
         self._server.shutdown()
         self._server.server_close()
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):  # already closed by the client
+                connection.shutdown(socket.SHUT_RDWR)
         self._thread.join(timeout=5)
 
     @property
@@ -240,6 +249,16 @@ class FakeLlmServer:
 
             def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
                 return
+
+            def setup(self) -> None:
+                super().setup()
+                with server._lock:
+                    server._connections.add(self.connection)
+
+            def finish(self) -> None:
+                with server._lock:
+                    server._connections.discard(self.connection)
+                super().finish()
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
