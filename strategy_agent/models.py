@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import (
@@ -160,6 +161,13 @@ class ModelConfig(Dto):
     LLM response cache on or off (``None``: on for replays, off for live runs).
     ``context_window`` is the model's window in tokens, for a model litellm does
     not know (a local one): the prompt is trimmed to fit it.
+    ``input_cost_per_mtok``/``output_cost_per_mtok``: US dollars per million
+    prompt/completion tokens, for a model litellm has no price for (they win
+    over litellm's). ``training_cutoff``: the month (``2024-06``) or day
+    (``2024-06-15``) the model's training data runs to, for a backtest's
+    knowledge-leakage check (it wins over the built-in table). ``sample_index``:
+    which of N independent samples this config draws (backtest ``--samples``);
+    the response cache keeps each sample's replies apart (0: the usual key).
     """
 
     provider: str = Field(default="builtin", min_length=1)
@@ -173,11 +181,31 @@ class ModelConfig(Dto):
     fallback: str = Field(default="noop", min_length=1)
     cache: bool | None = None
     context_window: int | None = Field(default=None, gt=0)
+    input_cost_per_mtok: float | None = Field(default=None, ge=0)
+    output_cost_per_mtok: float | None = Field(default=None, ge=0)
+    training_cutoff: str | None = None
+    sample_index: int = Field(default=0, ge=0)
 
     @field_validator("api_key_env")
     @classmethod
     def _env_name(cls, value: str | None) -> str | None:
         return _env_var_name(value)
+
+    @field_validator("training_cutoff")
+    @classmethod
+    def _cutoff_date(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            date.fromisoformat(value if len(value) > 7 else f"{value}-01")
+        except ValueError:
+            raise ValueError(
+                f"training_cutoff {value!r} is not a date: write the month as 2024-06 "
+                f"or the day as 2024-06-15"
+            ) from None
+        if not re.fullmatch(r"\d{4}-\d{2}(-\d{2})?", value):
+            raise ValueError(f"training_cutoff {value!r}: write it as 2024-06 or 2024-06-15")
+        return value
 
     @property
     def is_builtin(self) -> bool:

@@ -256,7 +256,9 @@ class LlmPolicy(Policy):
         if self.cache is None:
             return None
         try:
-            return self.cache.get(self.model, self.config.temperature, messages)
+            return self.cache.get(
+                self.model, self.config.temperature, messages, self.config.sample_index
+            )
         except sqlite3.Error as error:
             logger.warning("LLM response cache unreadable, asking the model: %s", error)
             return None
@@ -265,7 +267,13 @@ class LlmPolicy(Policy):
         if self.cache is None:
             return
         try:
-            self.cache.put(self.model, self.config.temperature, messages, reply)
+            self.cache.put(
+                self.model,
+                self.config.temperature,
+                messages,
+                reply,
+                sample_index=self.config.sample_index,
+            )
         except sqlite3.Error as error:
             logger.warning("LLM response cache not written: %s", error)
 

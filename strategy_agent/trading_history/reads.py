@@ -67,6 +67,20 @@ class HistoryReads(StoreConnection):
         )
         return None if value is None else float(value)
 
+    def llm_usage(self, strategy_id: str) -> tuple[int, float | None]:
+        """``(tokens, cost_usd)`` of the strategy's compose records, summed with an index.
+
+        ``tokens`` is prompt + completion tokens as the provider (or the response
+        cache) reported them, 0 when none is known; ``cost_usd`` is in US dollars,
+        ``None`` when no cost is known (an unpriced model); cache hits cost 0.
+        """
+        row = self.db.execute(
+            "SELECT COALESCE(SUM(tokens), 0), SUM(cost_usd) FROM history_records "
+            "WHERE strategy_id = ? AND kind = 'compose'",
+            [strategy_id],
+        ).fetchone()
+        return int(row[0]), None if row[1] is None else float(row[1])
+
     def cycle_count(self, strategy_id: str) -> int:
         """Number of cycles run, failed ones included (the last cycle number)."""
         value = self.scalar("SELECT MAX(cycle) FROM cycles WHERE strategy_id = ?", [strategy_id])

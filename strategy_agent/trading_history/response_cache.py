@@ -1,7 +1,9 @@
 """An LLM response cache in SQLite: the same model, temperature and prompt get the same reply.
 
 A replay of the same data with the same prompt then costs nothing and gives
-identical decisions. The table is created by the store's migrations
+identical decisions. With ``--samples N`` each sample has its own key
+(``sample_index``), so N samples at temperature > 0 are N independent draws
+and a re-run reproduces all N; sample 0 keeps the key of earlier versions. The table is created by the store's migrations
 (``schema.py``). Each call opens its own short-lived connection, so the cache
 can be created on one thread and used on another (sqlite connections cannot).
 """
@@ -39,9 +41,22 @@ def messages_json(messages: Sequence[dict[str, Any]]) -> str:
     return json.dumps(list(messages), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def cache_key(model: str, temperature: float | None, messages: Sequence[dict[str, Any]]) -> str:
-    """sha256 of (model, temperature, full prompt)."""
-    material = json.dumps([model, temperature, messages_json(messages)], separators=(",", ":"))
+def cache_key(
+    model: str,
+    temperature: float | None,
+    messages: Sequence[dict[str, Any]],
+    sample_index: int = 0,
+) -> str:
+    """sha256 of (model, temperature, full prompt), plus the sample index when it is not 0.
+
+    Sample 0 hashes exactly what earlier versions hashed, so existing caches stay valid.
+    """
+    if sample_index < 0:
+        raise ValueError(f"sample_index must be >= 0, got {sample_index}")
+    parts: list[Any] = [model, temperature, messages_json(messages)]
+    if sample_index:
+        parts.append(sample_index)
+    material = json.dumps(parts, separators=(",", ":"))
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 
@@ -61,10 +76,14 @@ class ResponseCache:
             conn.commit()
 
     def get(
-        self, model: str, temperature: float | None, messages: Sequence[dict[str, Any]]
+        self,
+        model: str,
+        temperature: float | None,
+        messages: Sequence[dict[str, Any]],
+        sample_index: int = 0,
     ) -> CachedReply | None:
-        """The stored reply for this exact prompt, or ``None``."""
-        key = cache_key(model, temperature, messages)
+        """The stored reply for this exact prompt (and sample), or ``None``."""
+        key = cache_key(model, temperature, messages, sample_index)
         with self._db() as db:
             rows = list(
                 db.query(
@@ -90,10 +109,11 @@ class ResponseCache:
         messages: Sequence[dict[str, Any]],
         reply: CachedReply,
         now_ms: int | None = None,
+        sample_index: int = 0,
     ) -> None:
-        """Store (or replace) the reply for this exact prompt."""
+        """Store (or replace) the reply for this exact prompt (and sample)."""
         row = {
-            "key": cache_key(model, temperature, messages),
+            "key": cache_key(model, temperature, messages, sample_index),
             "model": model,
             "temperature": temperature,
             "reply": reply.text,

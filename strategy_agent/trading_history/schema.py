@@ -20,6 +20,11 @@ ranges an exchange was asked for and returned no candle for.
 Version 5 adds ``orders`` (``orders.py``): one row per order sent to a real
 exchange, keyed by its client order id, written at each status change, so a
 crash between sending and recording is reconciled from the exchange.
+
+Version 6 adds ``runs`` (``runs.py``): one row per live, paper or backtest run
+(its window, data source and hash, config, status, sample index, the strategy
+row it ran as, what it spent), and a ``tokens`` column on ``history_records``
+(prompt + completion tokens of a compose record) beside ``cost_usd``.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ import sqlite_utils
 
 from strategy_agent.errors import ConfigurationError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 Step = list[str] | Callable[[sqlite_utils.Database, str], None]
 
@@ -299,8 +304,58 @@ _V5 = [
     "CREATE INDEX idx_orders_status ON orders (strategy_id, status)",
 ]
 
+# 6: runs (runs.py): one row per live, paper or backtest run; windows in epoch ms, tokens and
+# cost_usd what the run paid for (cache hits excluded). Its strategy row goes, its runs go too.
+_RUNS_TABLE = """CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('live', 'paper', 'backtest')),
+    strategy_id TEXT NOT NULL REFERENCES strategies(id) ON DELETE CASCADE,
+    batch_id TEXT,
+    window_from_ms INTEGER,
+    window_to_ms INTEGER,
+    data_source TEXT NOT NULL,
+    data_hash TEXT,
+    config TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('running', 'done', 'stopped', 'failed')),
+    status_reason TEXT,
+    sample_index INTEGER NOT NULL DEFAULT 0 CHECK (sample_index >= 0),
+    tokens INTEGER NOT NULL DEFAULT 0,
+    cost_usd REAL,
+    created_ts INTEGER NOT NULL,
+    finished_ts INTEGER
+)"""
+
+
+def _v6(db: sqlite_utils.Database, path: str) -> None:
+    """``runs``, and the tokens of each compose record as a column (backfilled from payloads).
+
+    Idempotent: a file whose version was set back (tests do) keeps what it has.
+    """
+    db.execute(_RUNS_TABLE)
+    db.execute("CREATE INDEX IF NOT EXISTS idx_runs_strategy ON runs (strategy_id)")
+    db.execute("CREATE INDEX IF NOT EXISTS idx_runs_batch ON runs (batch_id, created_ts)")
+    columns = {row[1] for row in db.execute("PRAGMA table_info(history_records)").fetchall()}
+    if "tokens" not in columns:
+        db.execute("ALTER TABLE history_records ADD COLUMN tokens INTEGER")
+    db.execute(
+        """UPDATE history_records SET tokens = CASE
+            WHEN json_type(payload, '$.prompt_tokens') = 'integer'
+                OR json_type(payload, '$.completion_tokens') = 'integer'
+            THEN COALESCE(CASE WHEN json_type(payload, '$.prompt_tokens') = 'integer'
+                    THEN json_extract(payload, '$.prompt_tokens') END, 0)
+                + COALESCE(CASE WHEN json_type(payload, '$.completion_tokens') = 'integer'
+                    THEN json_extract(payload, '$.completion_tokens') END, 0)
+        END
+        WHERE kind = 'compose' AND json_valid(payload)"""
+    )
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS idx_history_usage "
+        "ON history_records (strategy_id, kind, tokens, cost_usd)"
+    )
+
+
 # Migrations by target version: _MIGRATIONS[0] brings an empty file to version 1.
-_MIGRATIONS: list[Step] = [_V1, _V2, _v3, _V4, _V5]
+_MIGRATIONS: list[Step] = [_V1, _V2, _v3, _V4, _V5, _v6]
 
 
 def schema_version(db: sqlite_utils.Database) -> int:

@@ -235,10 +235,15 @@ class SqliteStore(HistoryReads, HistoryRecorder):
         cost = record.payload.get("cost_usd") if record.kind == "compose" else None
         if not isinstance(cost, (int, float)) or isinstance(cost, bool) or cost != cost:
             cost = None
+        # prompt + completion tokens of a compose record (None when neither is known)
+        counts = [record.payload.get(f"{part}_tokens") for part in ("prompt", "completion")]
+        known = [n for n in counts if isinstance(n, int) and not isinstance(n, bool)]
+        tokens = sum(known) if known and record.kind == "compose" else None
         self.db.execute(
-            "INSERT INTO history_records (ts, strategy_id, kind, reference_id, payload, cost_usd) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            [record.ts, strategy_id, record.kind, record.reference_id, payload, cost],
+            "INSERT INTO history_records "
+            "(ts, strategy_id, kind, reference_id, payload, cost_usd, tokens) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [record.ts, strategy_id, record.kind, record.reference_id, payload, cost, tokens],
         )
 
     def _insert_fill(self, strategy_id: str, fill: Fill) -> None:

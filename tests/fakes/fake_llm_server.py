@@ -10,6 +10,10 @@ to it over real HTTP with ``model="openai/<name>"`` and ``api_base=server.api_ba
 When the queue is empty the server answers 500 with a message that says so,
 so a test that forgot a reply fails loudly instead of hanging; unless it was
 given ``auto_reply``, which then writes the answer from the request.
+``latency_s`` delays every automatic answer (a slow provider, for the
+concurrency benchmark); ``count_usage`` makes automatic answers report the
+usage a real provider would: the request's messages and the reply counted with
+litellm's offline tokenizer (for checking cost estimates), instead of 120/40.
 
 As a demo server (``python -m tests.fakes.fake_llm_server --port 8765``) it
 answers every request with ``rsi_plan``: a small RSI rule read from the prompt's
@@ -120,9 +124,17 @@ class FakeLlmServer:
     """Serves ``POST /v1/chat/completions`` from a queue of scripted replies."""
 
     def __init__(
-        self, port: int = 0, auto_reply: AutoReply | None = None, host: str = "127.0.0.1"
+        self,
+        port: int = 0,
+        auto_reply: AutoReply | None = None,
+        host: str = "127.0.0.1",
+        *,
+        latency_s: float = 0.0,
+        count_usage: bool = False,
     ) -> None:
         self._auto_reply = auto_reply
+        self.latency_s = latency_s
+        self.count_usage = count_usage
         self._queue: deque[ScriptedReply] = deque()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -236,7 +248,11 @@ class FakeLlmServer:
                 return self._queue.popleft()
         if self._auto_reply is not None:
             model = body.get("model", "fake-model") if isinstance(body, dict) else "fake-model"
-            return ScriptedReply(200, chat_completion(self._auto_reply(body), model=model))
+            content = self._auto_reply(body)
+            usage = counted_usage(body, content) if self.count_usage else {}
+            return ScriptedReply(
+                200, chat_completion(content, model=model, **usage), delay_s=self.latency_s
+            )
         return ScriptedReply(
             500, error_body("fake LLM server: no scripted reply left", "server_error")
         )
@@ -296,6 +312,19 @@ class FakeLlmServer:
                     pass  # the client gave up (a timeout test): nothing to answer
 
         return Handler
+
+
+def counted_usage(body: Any, content: str) -> dict[str, int]:
+    """Prompt and completion tokens as litellm's offline tokenizer counts them."""
+    from strategy_agent.decision.llm_transport import load_litellm
+
+    litellm = load_litellm()
+    model = body.get("model", "fake-model") if isinstance(body, dict) else "fake-model"
+    messages = body.get("messages", []) if isinstance(body, dict) else []
+    return {
+        "prompt_tokens": int(litellm.token_counter(model=model, messages=messages)),
+        "completion_tokens": int(litellm.token_counter(model=model, text=content)),
+    }
 
 
 def rsi_plan(body: Any) -> str:

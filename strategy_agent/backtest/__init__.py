@@ -1,0 +1,1 @@
+"""Backtests: cost estimate, spending cap, knowledge-leakage check and progress."""
