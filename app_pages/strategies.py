@@ -18,6 +18,8 @@ from strategy_agent.views.strategies import (
     escape_markdown,
     fallback_headline,
     fallback_note,
+    next_decision_text,
+    now_ms,
     strategy_cards,
 )
 
@@ -183,6 +185,10 @@ def _card(card: StrategyCard) -> None:
                 f"{', '.join(card.symbols)} · {card.interval} · {cycles_text(card)} · "
                 f"{card.trades:,} trades"
             )
+            due = runner.next_due_ms(card.strategy_id)  # live markets: once per closed candle
+            if due is not None:
+                when = next_decision_text(due, now_ms(), card.interval)
+                st.caption(f":material/schedule: {when}")
         with numbers:
             st.metric(
                 "Equity (USDT)",

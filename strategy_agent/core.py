@@ -6,6 +6,11 @@ the ledger -> digest -> write the four checkpoints (and an ``alert`` on the
 ``fallback_alert_after``-th fallback in a row), the fills, closed trades and
 the equity point in ONE transaction (the records: ``cycle_records``).
 
+On a real market the exchange's snapshot (``quotes``: last, bid, ask, 24h
+change, mark price and funding rate) goes into the context, and a paper swap
+position settles the funding that fell due since the last cycle (``funding``),
+applied to the ledger with the fills and recorded as a ``funding`` checkpoint.
+
 The previous composed cycle's rejected and clamped items and reply problem go
 into the next context as ``feedback`` (kept in memory; after a restart, read
 back from the last ``compose`` record).
@@ -25,15 +30,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from strategy_agent.clock import Clock
+from strategy_agent.cycle_ports import Book, CycleStore, Digest, Funding, QuoteSource
 from strategy_agent.cycle_records import (
-    RecordReader,
+    closed_candles,
     cycle_records,
     fallback_alert,
     feedback_from_compose,
+    funding_record,
     last_candles,
+    latest_closes,
     prompt_hash,
     read_fallback_streak,
     read_feedback,
@@ -49,54 +57,21 @@ from strategy_agent.execution.fills import fill_from_result
 from strategy_agent.execution.interfaces import ExecutionGateway
 from strategy_agent.features.interfaces import FeatureComputer
 from strategy_agent.models import (
-    Candle,
     ComposeContext,
     ComposeFeedback,
     ComposeResult,
-    EquityPoint,
     ExecutionResult,
     FeatureVector,
     Fill,
     HistoryRecord,
-    PortfolioView,
-    TradeDigest,
     TradeHistoryEntry,
     TradingConfig,
-    interval_ms,
 )
+from strategy_agent.portfolio.funding import FundingPayment
 
 
 class StrategyHalted(StrategyAgentError):
     """The strategy cannot go on until the user fixes something (reason in the message)."""
-
-
-class Book(Protocol):
-    """What the coordinator needs of the ledger (``portfolio.ledger.Ledger``)."""
-
-    def mark(self, prices: dict[str, float], ts: int) -> None: ...
-    def get_view(self, ts: int | None = None) -> PortfolioView: ...
-    def apply(self, fill: Fill, enforce: bool = True) -> Any: ...
-    def equity_point(self, ts: int) -> EquityPoint: ...
-
-
-class Digest(Protocol):
-    """What the coordinator needs of the incremental digest."""
-
-    def update(self, fill: Fill, closed_trades: list[TradeHistoryEntry]) -> None: ...
-    def digest(self, ts: int) -> TradeDigest: ...
-
-
-class CycleStore(RecordReader, Protocol):
-    """What the coordinator needs of the history store (``records``: the feedback on resume)."""
-
-    def write_cycle(
-        self,
-        strategy_id: str,
-        records: list[HistoryRecord],
-        fills: list[Fill],
-        trades: list[TradeHistoryEntry],
-        equity: EquityPoint | None,
-    ) -> None: ...
 
 
 @dataclass
@@ -147,10 +122,11 @@ class DecisionCoordinator:
         digest: Digest,
         store: CycleStore,
         clock: Clock,
-        prices: dict[str, float],
         constraints: dict[str, Any] | None = None,
         cycles_done: int = 0,
         prompt_version: int | None = None,
+        quotes: QuoteSource | None = None,
+        funding: Funding | None = None,
     ) -> None:
         self.strategy_id = strategy_id
         self.trading = trading
@@ -164,8 +140,11 @@ class DecisionCoordinator:
         self._digest = digest
         self._store = store
         self._clock = clock
-        # Shared with the paper gateway (its price_of reads this dict).
-        self._prices = prices
+        self._quotes = quotes
+        self._funding = funding
+        # This cycle's latest closes (the marks) and funding payments due.
+        self._closes: dict[str, float] = {}
+        self._due: list[FundingPayment] = []
         self._constraints = constraints
         self.cycles_done = cycles_done
         # The last closed candle per symbol of the latest cycle, recorded for the pages.
@@ -229,7 +208,7 @@ class DecisionCoordinator:
         # every result is checked before the book moves: a malformed one fails the stage
         new_fills = _stage("execution", _fills_of, executions, self.strategy_id)
         fills, trades = self._apply(new_fills)
-        self._book.mark(self._prices, ts)
+        self._book.mark(self._closes, ts)
         equity = self._book.equity_point(ts)
         records = cycle_records(
             strategy_id=self.strategy_id,
@@ -246,6 +225,8 @@ class DecisionCoordinator:
         compose = next(r for r in records if r.kind == "compose")
         streak, alert = self._fallback_alert(compose)
         records += [alert] if alert is not None else []
+        if self._due:
+            records.append(funding_record(compose, self._due, self._book.funding_paid))
         _stage(
             "storage",
             self._store.write_cycle,
@@ -256,6 +237,8 @@ class DecisionCoordinator:
             equity,
         )
         self._fallback_streak = streak
+        if self._funding is not None:
+            self._funding.commit(context.market_quotes, ts)
         self._feedback = feedback_from_compose(compose.payload)
         overhead_ms = (time.perf_counter() - started) * 1000.0 - llm_ms
         return CycleReport(
@@ -287,11 +270,13 @@ class DecisionCoordinator:
         # is not known yet, so features, prices and fills must not see it.
         candles = closed_candles(fetched, ts)
         self._last_candles = last_candles(candles)
-        latest = _latest_closes(candles)
+        latest = latest_closes(candles)
         if not latest:
             raise CycleFailed("data", StrategyAgentError("no closed candle yet for any symbol"))
-        self._prices.update(latest)
+        self._closes = latest
+        quotes = _stage("data", self._snapshot) if self._quotes is not None else {}
         self._book.mark(latest, ts)
+        self._due = self._funding_due(ts, quotes, latest)
         view = self._book.get_view(ts)
         features = _stage("features", self._features.compute_features, candles)
         context = ComposeContext(
@@ -303,6 +288,7 @@ class DecisionCoordinator:
             digest=self._digest.digest(ts),
             prompt_text=self.prompt_text,
             market_snapshot=dict(latest),
+            market_quotes=quotes,
             constraints=self._constraints,
             interval=self.trading.interval,
             feedback=self._previous_feedback(),
@@ -323,8 +309,25 @@ class DecisionCoordinator:
             self._fallback_streak = read_fallback_streak(self._store, self.strategy_id, alert_after)
         return fallback_alert(compose, self._fallback_streak, alert_after)
 
+    def _snapshot(self) -> dict[str, dict[str, float]]:
+        assert self._quotes is not None
+        return self._quotes.snapshot(list(self.trading.symbols))
+
+    def _funding_due(
+        self, ts: int, quotes: dict[str, dict[str, float]], closes: dict[str, float]
+    ) -> list[FundingPayment]:
+        """Funding payments due on the positions held since the last cycle (paper swaps)."""
+        if self._funding is None:
+            return []
+        book = self._book
+        held = {s: (book.quantity(s), book.contract_size(s)) for s in self.trading.symbols}
+        return self._funding.due(ts, quotes, held, closes)
+
     def _apply(self, new_fills: list[Fill]) -> tuple[list[Fill], list[TradeHistoryEntry]]:
-        """Apply the fills to the ledger (the same path a real exchange takes)."""
+        """Settle the funding due, then apply the fills to the ledger (the path a real
+        exchange's reports take); funding first, as ``Ledger.replay`` does."""
+        for payment in self._due:
+            self._book.apply_funding(payment)
         fills: list[Fill] = []
         trades: list[TradeHistoryEntry] = []
         for fill in new_fills:
@@ -378,20 +381,6 @@ def _fills_of(executions: list[ExecutionResult], strategy_id: str) -> list[Fill]
 def _message(error: BaseException) -> str:
     text = str(error).strip() or type(error).__name__
     return text if isinstance(error, StrategyAgentError) else f"{type(error).__name__}: {text}"
-
-
-def closed_candles(candles: list[Candle], now_ms: int) -> list[Candle]:
-    """The candles closed at ``now_ms`` (close time ``ts + interval`` not after it), in order."""
-    return [c for c in candles if c.ts + interval_ms(c.interval) <= now_ms]
-
-
-def _latest_closes(candles: list[Candle]) -> dict[str, float]:
-    latest: dict[str, tuple[int, float]] = {}
-    for candle in candles:
-        symbol = candle.instrument.symbol
-        if symbol not in latest or candle.ts >= latest[symbol][0]:
-            latest[symbol] = (candle.ts, candle.close)
-    return {symbol: close for symbol, (_, close) in latest.items()}
 
 
 def _describe(result: ExecutionResult) -> str:

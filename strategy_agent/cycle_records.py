@@ -27,7 +27,9 @@ from strategy_agent.models import (
     GuardrailOutcome,
     HistoryKind,
     HistoryRecord,
+    interval_ms,
 )
+from strategy_agent.portfolio.funding import FundingPayment
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +99,7 @@ def compose_payload(
             "outcomes": [o.model_dump(mode="json") for o in result.outcomes],
             "equity_before": context.portfolio.total_value,
             "prices": context.market_snapshot,
+            **({"quotes": context.market_quotes} if context.market_quotes else {}),
             "prompt_version": prompt_version,
             "prompt_hash": prompt_hash(context.prompt_text),
         }
@@ -115,6 +118,66 @@ def features_payload(
         },
         "candles": candles,
     }
+
+
+def funding_record(
+    compose: HistoryRecord, payments: list[FundingPayment], funding_total: float
+) -> HistoryRecord:
+    """The ``funding`` checkpoint of a cycle that settled ``payments`` (paper swaps).
+
+    ``funding_total`` is the ledger's net funding after them (quote currency,
+    paid positive), so the latest record gives the total without a sum.
+    """
+    return HistoryRecord(
+        ts=compose.ts,
+        kind="funding",
+        reference_id=compose.reference_id,
+        payload={
+            "cycle": compose.payload.get("cycle"),
+            "payments": [payment.to_payload() for payment in payments],
+            "amount": sum(payment.amount for payment in payments),
+            "funding_total": funding_total,
+        },
+        strategy_id=compose.strategy_id,
+    )
+
+
+def read_funding(store: RecordReader, strategy_id: str) -> list[FundingPayment]:
+    """Every funding payment of the strategy, oldest first (to replay the ledger on a resume)."""
+    records: list[HistoryRecord] = []
+    page = 500
+    while True:  # newest first, a page at a time
+        batch = store.records(strategy_id, kind="funding", limit=page, offset=len(records))
+        records.extend(batch)
+        if len(batch) < page:
+            break
+    return [
+        FundingPayment.from_payload(payment)
+        for record in reversed(records)
+        for payment in record.payload["payments"]
+    ]
+
+
+def read_last_quotes(store: RecordReader, strategy_id: str) -> dict[str, dict[str, float]]:
+    """The exchange snapshot of the strategy's last composed cycle (``{}`` when none)."""
+    records = store.records(strategy_id, kind="compose", limit=1)
+    quotes = records[0].payload.get("quotes") if records else None
+    return dict(quotes) if isinstance(quotes, Mapping) else {}
+
+
+def closed_candles(candles: list[Candle], now_ms: int) -> list[Candle]:
+    """The candles closed at ``now_ms`` (close time ``ts + interval`` not after it), in order."""
+    return [c for c in candles if c.ts + interval_ms(c.interval) <= now_ms]
+
+
+def latest_closes(candles: list[Candle]) -> dict[str, float]:
+    """The close of each symbol's latest candle."""
+    latest: dict[str, tuple[int, float]] = {}
+    for candle in candles:
+        symbol = candle.instrument.symbol
+        if symbol not in latest or candle.ts >= latest[symbol][0]:
+            latest[symbol] = (candle.ts, candle.close)
+    return {symbol: close for symbol, (_, close) in latest.items()}
 
 
 def last_candles(candles: list[Candle]) -> dict[str, dict[str, float]]:

@@ -1,14 +1,17 @@
-"""Wires concrete adapters into a runnable strategy (the one place that does).
+"""Wires concrete adapters into a runnable strategy (with ``strategy_agent.wiring``, which
+chooses the market, clock, scheduler, rules and gateway from the config).
 
 ``open_runtime(store, strategy_id)`` rebuilds everything from the database:
-the ledger by replaying stored fills, the digest from fills and closed trades,
-the cycle count and the market clock from the last cycle. So a restart resumes
-exactly where the strategy stopped.
+the ledger by replaying stored fills and funding payments, the digest from
+fills and closed trades, the cycle count and the market clock from the last
+cycle. So a restart resumes exactly where the strategy stopped.
 
-The simulated market is stepped: each cycle moves its clock one candle forward
-(deterministic, as fast as the machine allows, the pace set by the runner). A
-cycle that fails moves nothing: the next one decides on the same candle again,
-as a resume would (``last_cycle_ts`` is the last *successful* cycle's).
+The simulated market and replays are stepped: each cycle moves their clock one
+candle forward (deterministic, as fast as the machine allows, the pace set by
+the runner). A cycle that fails moves nothing: the next one decides on the
+same candle again, as a resume would (``last_cycle_ts`` is the last
+*successful* cycle's). A live market runs on the wall clock: its scheduler
+decides once per closed candle.
 
 Edits reach a running strategy: before each step the runtime reads the stored
 request; a new prompt applies from that cycle, any other edited setting
@@ -23,42 +26,51 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from strategy_agent.clock import Clock, ManualClock
+from strategy_agent.clock import Clock
 from strategy_agent.core import CycleReport, DecisionCoordinator
-from strategy_agent.data.interfaces import MarketDataSource, MarketRulesProvider
-from strategy_agent.data.market_rules import SimulatedMarketRules
-from strategy_agent.data.simulated_market import DEFAULT_ORIGIN_MS, SimulatedMarketDataSource
-from strategy_agent.decision.builtin_policies import BUILTIN_POLICIES, builtin_policy
+from strategy_agent.cycle_records import read_funding, read_last_quotes
+from strategy_agent.data.interfaces import MarketRulesProvider
+from strategy_agent.decision.builtin_policies import builtin_policy
 from strategy_agent.decision.composer import GuardedComposer
 from strategy_agent.decision.flatten_policy import FlattenPolicy
 from strategy_agent.decision.guardrails import GuardrailLimits
 from strategy_agent.decision.interfaces import Policy
-from strategy_agent.errors import ConfigurationError
-from strategy_agent.execution.paper_trading import PaperExecutionGateway
 from strategy_agent.features.technical_indicators import TechnicalFeatureComputer
 from strategy_agent.models import ComposeContext, ComposeResult, UserRequest, interval_ms
 from strategy_agent.portfolio.ledger import Ledger
+from strategy_agent.scheduling import Scheduler
 from strategy_agent.trading_history.digest import IncrementalDigest
 from strategy_agent.trading_history.prompt_versions import list_prompt_versions
 from strategy_agent.trading_history.store import SqliteStore
+from strategy_agent.wiring import (
+    SIMULATED,
+    MarketPorts,
+    build_funding,
+    build_gateway,
+    build_scheduler,
+    unsupported,
+)
+from strategy_agent.wiring import build_market as build_market_ports
 
-SIMULATED = "simulated"
+__all__ = ["SIMULATED", "StrategyRuntime", "build_market", "open_runtime", "unsupported"]
 DEFAULT_DB = Path("data/strategy_agent.db")
 
 
 @dataclass
 class StrategyRuntime:
-    """A strategy ready to run: its coordinator, the stepped market clock and its parts.
+    """A strategy ready to run: its coordinator, the market's clock and ports, its parts.
 
     ``store`` is where the runtime was opened from; each step first picks up
     the request stored there (see ``refresh``). ``updated_ts`` is the stored
-    row's ``updated_ts`` (epoch ms) this runtime last read.
+    row's ``updated_ts`` (epoch ms) this runtime last read. ``ports``: the
+    market side (``wiring.MarketPorts``); ``live_confirmed`` and
+    ``clock_override`` are kept for a rebuild.
     """
 
     strategy_id: str
     request: UserRequest
     coordinator: DecisionCoordinator
-    clock: ManualClock
+    clock: Clock
     ledger: Ledger
     limits: GuardrailLimits
     rules: MarketRulesProvider
@@ -66,6 +78,22 @@ class StrategyRuntime:
     store: SqliteStore | None = None
     api_key: SecretStr | None = None
     updated_ts: int | None = None
+    ports: MarketPorts | None = None
+    live_confirmed: bool = False
+    clock_override: Clock | None = None
+
+    def scheduler(self, step_delay_s: float) -> Scheduler:
+        """When the background loop runs the next cycle: ``step_delay_s`` apart on a stepped
+        market, once per closed candle on a live one."""
+        assert self.ports is not None
+        last = self.store.last_cycle_ts(self.strategy_id) if self.store is not None else None
+        return build_scheduler(self.ports, self.request, step_delay_s, last)
+
+    def exhausted(self) -> bool:
+        """True when a replay has no candle left to decide on (never on other markets)."""
+        if self.ports is None or self.ports.end_ms is None:
+            return False
+        return self.clock.now_ms() + interval_ms(self.request.trading.interval) > self.ports.end_ms
 
     def step(self) -> CycleReport:
         """Pick up edits, move the market one candle on, run one cycle.
@@ -89,9 +117,11 @@ class StrategyRuntime:
         return self._on_next_candle(lambda: self.coordinator.run_once(composer))
 
     def preview(self) -> tuple[ComposeContext, ComposeResult]:
-        """Compose on the next candle without executing or recording (dry run)."""
+        """Compose on the next candle (on a live market: now) without executing or recording."""
         self.refresh()
-        self.clock.advance(interval_ms(self.request.trading.interval))
+        stepped = self.ports.stepped if self.ports is not None else None
+        if stepped is not None:
+            stepped.advance(interval_ms(self.request.trading.interval))
         return self.coordinator.preview()
 
     def refresh(self) -> bool:
@@ -107,7 +137,13 @@ class StrategyRuntime:
         if row.updated_ts == self.updated_ts and row.request == self.request:
             return False
         if _settings(row.request) != _settings(self.request):
-            fresh = open_runtime(self.store, self.strategy_id, api_key=self.api_key)
+            fresh = open_runtime(
+                self.store,
+                self.strategy_id,
+                api_key=self.api_key,
+                live_confirmed=self.live_confirmed,
+                clock=self.clock_override,
+            )
             for part in fields(self):
                 setattr(self, part.name, getattr(fresh, part.name))
             return True
@@ -117,15 +153,20 @@ class StrategyRuntime:
         return True
 
     def _on_next_candle(self, run_cycle: Callable[[], CycleReport]) -> CycleReport:
-        before = self.clock.now_ms()
-        self.clock.advance(interval_ms(self.request.trading.interval))
+        """A stepped clock moves one candle on (back again if the cycle fails); a live one
+        is the wall clock."""
+        stepped = self.ports.stepped if self.ports is not None else None
+        if stepped is None:
+            return run_cycle()
+        before = stepped.now_ms()
+        stepped.advance(interval_ms(self.request.trading.interval))
         try:
             report = run_cycle()
         except BaseException:
-            self.clock.set(before)
+            stepped.set(before)
             raise
         if not report.ok:
-            self.clock.set(before)
+            stepped.set(before)
         return report
 
 
@@ -180,42 +221,15 @@ def build_policy(
     )
 
 
-def unsupported(request: UserRequest) -> tuple[str, str] | None:
-    """``(field, message)`` when this build cannot run ``request``, else ``None``.
-
-    Checked before a strategy is stored (form, CLI) and again when it starts.
-    """
-    if request.llm.is_builtin and request.llm.model_id not in BUILTIN_POLICIES:
-        known = ", ".join(sorted(BUILTIN_POLICIES))
-        return ("llm.model_id", f"unknown built-in rule {request.llm.model_id!r}; use {known}")
-    exchange = request.exchange
-    if exchange.exchange_id != SIMULATED:
-        return (
-            "exchange.exchange_id",
-            f"exchange {exchange.exchange_id!r} is not available yet: real markets arrive "
-            f'with ccxt support; use exchange_id = "simulated" for now',
-        )
-    if exchange.trading_mode != "paper":
-        return (
-            "exchange.trading_mode",
-            'the simulated market trades on paper only (trading_mode = "paper")',
-        )
-    return None
-
-
 def build_market(
-    request: UserRequest, clock: Clock
-) -> tuple[MarketDataSource, MarketRulesProvider]:
-    problem = unsupported(request)
-    if problem is not None:
-        raise ConfigurationError(problem[1])
-    source = SimulatedMarketDataSource(
-        symbols=request.trading.symbols,
-        seed=request.trading.seed,
-        clock=clock,
-        origin_ms=DEFAULT_ORIGIN_MS,
-    )
-    return source, SimulatedMarketRules()
+    request: UserRequest,
+    *,
+    last_cycle_ts: int | None = None,
+    store: SqliteStore | None = None,
+    clock: Clock | None = None,
+) -> MarketPorts:
+    """The market ports of ``request`` (``wiring.build_market``; the one call that opens them)."""
+    return build_market_ports(request, last_cycle_ts=last_cycle_ts, store=store, clock=clock)
 
 
 def open_runtime(
@@ -223,18 +237,24 @@ def open_runtime(
     strategy_id: str,
     *,
     api_key: SecretStr | None = None,
+    live_confirmed: bool = False,
+    clock: Clock | None = None,
 ) -> StrategyRuntime:
-    """Build a runnable strategy from what the database holds (resume included)."""
+    """Build a runnable strategy from what the database holds (resume included).
+
+    ``live_confirmed``: the explicit confirmation live trading needs (the CLI's
+    ``--i-understand-live-trading``, the form's typed confirmation). ``clock``
+    replaces the wall clock of a live market (tests, demos). A live market
+    loads the exchange's markets here: ``DataUnavailableError`` when it cannot
+    be reached.
+    """
     row = store.get_strategy(strategy_id)
     request = row.request
     trading = request.trading
-    step_ms = interval_ms(trading.interval)
-    last_ts = store.last_cycle_ts(strategy_id)
-    clock = ManualClock(
-        last_ts if last_ts is not None else DEFAULT_ORIGIN_MS + trading.lookback * step_ms
+    ports = build_market(
+        request, last_cycle_ts=store.last_cycle_ts(strategy_id), store=store, clock=clock
     )
-    data, rules = build_market(request, clock)
-
+    rules = ports.rules
     fills = store.load_fills(strategy_id)
     ledger = Ledger.replay(
         fills,
@@ -243,19 +263,20 @@ def open_runtime(
         max_leverage=trading.max_leverage,
         strategy_id=strategy_id,
         rules=rules,
+        funding=read_funding(store, strategy_id),
     )
     digest = IncrementalDigest.from_history(fills, store.load_trades(strategy_id))
     limits = GuardrailLimits.from_config(trading, request.exchange, rules)
     policy = build_policy(request, limits, api_key, Path(store.path), rules)
     fallback = builtin_policy(request.llm.fallback, rules)
     composer = GuardedComposer(policy, limits, rules, fallback=fallback)
-    prices: dict[str, float] = {}
-    gateway = PaperExecutionGateway(
+    gateway = build_gateway(
+        request,
+        ports,
         ledger,
-        prices.get,
-        clock,
-        fee_bps=request.exchange.fee_bps,
-        slippage_bps=request.exchange.slippage_bps,
+        store=store,
+        strategy_id=strategy_id,
+        live_confirmed=live_confirmed,
     )
     prompt_text = prompt_text_for(request, policy)
     coordinator = DecisionCoordinator(
@@ -263,23 +284,24 @@ def open_runtime(
         trading=trading,
         prompt_text=prompt_text,
         prompt_version=prompt_version_of(store, strategy_id, prompt_text),
-        data=data,
+        data=ports.data,
         features=TechnicalFeatureComputer(),
         composer=composer,
         gateway=gateway,
         book=ledger,
         digest=digest,
         store=store,
-        clock=clock,
-        prices=prices,
+        clock=ports.clock,
         constraints=limits.model_dump(mode="json"),
         cycles_done=store.cycle_count(strategy_id),
+        quotes=ports.quotes,
+        funding=build_funding(ports, request, lambda: read_last_quotes(store, strategy_id)),
     )
     return StrategyRuntime(
         strategy_id,
         request,
         coordinator,
-        clock,
+        ports.clock,
         ledger,
         limits=limits,
         rules=rules,
@@ -287,4 +309,7 @@ def open_runtime(
         store=store,
         api_key=api_key,
         updated_ts=row.updated_ts,
+        ports=ports,
+        live_confirmed=live_confirmed,
+        clock_override=clock,
     )

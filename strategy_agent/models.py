@@ -42,7 +42,10 @@ MarketType = Literal["spot", "margin", "swap"]
 # "paused"/"stopped" when that cycle has ended (so no fill follows either word).
 StrategyStatus = Literal["created", "running", "pausing", "paused", "stopping", "stopped", "error"]
 # "alert": something the user should see at once (K cycles in a row fell back), one per cycle at most
-HistoryKind = Literal["features", "compose", "instructions", "execution", "error", "alert"]
+# "funding": the funding payments of paper swap positions settled in that cycle (issue 6/9)
+HistoryKind = Literal[
+    "features", "compose", "instructions", "execution", "error", "alert", "funding"
+]
 ExecutionStatus = Literal["filled", "rejected", "error"]
 OutcomeStatus = Literal["accepted", "clamped", "rejected"]
 
@@ -213,7 +216,13 @@ class ModelConfig(Dto):
 
 
 class ExchangeConfig(Dto):
-    """Where orders go. ``exchange_id="simulated"`` is the embedded offline market."""
+    """Where orders go. ``exchange_id="simulated"`` is the embedded offline market.
+
+    Any other id is a ccxt exchange (``okx``, ``binance``...): market data from
+    its public endpoints; ``paper`` fills on its live tickers, ``testnet`` and
+    ``live`` send orders. ``api_url`` sends every REST call to that base URL
+    instead of the exchange's hosts (a proxy, or a test server).
+    """
 
     exchange_id: str = Field(default="simulated", min_length=1)
     trading_mode: TradingMode = "paper"
@@ -224,6 +233,7 @@ class ExchangeConfig(Dto):
     secret_key: SecretStr | None = Field(default=None, exclude=True)
     api_key_env: str | None = None
     secret_key_env: str | None = None
+    api_url: str | None = None
 
     @field_validator("api_key_env", "secret_key_env")
     @classmethod
@@ -279,12 +289,39 @@ class TradingConfig(Dto):
         return value
 
 
+class ReplayConfig(Dto):
+    """Replay recorded candles instead of the live market (paper trading, stepped clock).
+
+    ``source="store"``: candles downloaded into the database (``python -m
+    strategy_agent download``) for the exchange, symbols and interval of the
+    strategy. ``source="csv"``: ``csv_files`` maps each symbol to a CSV file
+    (``ts,open,high,low,close,volume``). ``start_ms`` (epoch ms) is the
+    simulated time of the first decision; by default the first moment the
+    lookback is full.
+    """
+
+    source: Literal["store", "csv"] = "store"
+    csv_files: dict[str, str] = Field(default_factory=dict)
+    start_ms: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _files_for_csv(self) -> ReplayConfig:
+        if self.source == "csv" and not self.csv_files:
+            raise ValueError('a csv replay needs csv_files = {"BTC/USDT" = "btc_1h.csv", ...}')
+        return self
+
+
 class UserRequest(Dto):
-    """Everything needed to create a strategy (the config file mirrors it)."""
+    """Everything needed to create a strategy (the config file mirrors it).
+
+    ``replay``: decide on recorded candles instead of the live market (``None``:
+    the exchange's live market, or the simulated one).
+    """
 
     llm: ModelConfig = Field(default_factory=ModelConfig)
     exchange: ExchangeConfig = Field(default_factory=ExchangeConfig)
     trading: TradingConfig = Field(default_factory=TradingConfig)
+    replay: ReplayConfig | None = None
 
     @model_validator(mode="after")
     def _coherent(self) -> UserRequest:
@@ -339,6 +376,7 @@ class PortfolioView(Dto):
     realized_pnl: float = 0.0
     fees_paid: float = Field(default=0.0, ge=0)
     initial_capital: float | None = None
+    funding_paid: float = 0.0
 
 
 # --- decision ---------------------------------------------------------------------------
@@ -426,6 +464,11 @@ class ComposeContext(Dto):
 
     ``feedback`` is what became of the previous composed cycle's plan (``None``
     on the first cycle, or when everything went as asked).
+    ``market_snapshot`` maps symbol to the latest close (what sizing starts
+    from); ``market_quotes`` is the exchange's snapshot per symbol on a real
+    market (``last``, ``bid``, ``ask``, ``change_24h_pct`` in percent and, for
+    swaps, ``mark_price``, ``funding_rate`` as a fraction per funding period and
+    ``next_funding_ts``), empty on the simulated market and in replays.
     """
 
     ts: int = Field(ge=0)
@@ -436,6 +479,7 @@ class ComposeContext(Dto):
     digest: TradeDigest
     prompt_text: str
     market_snapshot: dict[str, float] = Field(default_factory=dict)
+    market_quotes: dict[str, dict[str, float]] = Field(default_factory=dict)
     constraints: dict[str, Any] | None = None
     interval: Interval = "1h"
     feedback: ComposeFeedback | None = None
@@ -469,7 +513,12 @@ class Fill(Dto):
 
 
 class ExecutionResult(Dto):
-    """The gateway's answer for one instruction."""
+    """The gateway's answer for one instruction.
+
+    ``price_source`` says which price a paper fill started from (``close``: the
+    latest closed candle; ``ask``/``bid``/``last``: the exchange's ticker at
+    execution time) and ``reference_price`` is that price, before slippage.
+    """
 
     instruction_id: str
     compose_id: str
@@ -483,6 +532,8 @@ class ExecutionResult(Dto):
     realized_pnl: float = 0.0
     reason: str | None = None
     ts: int = Field(ge=0)
+    price_source: str | None = None
+    reference_price: float | None = Field(default=None, gt=0)
 
 
 # --- history --------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """Per-strategy report for the CLI: the stored summary plus a reconciliation check.
 
 The check recomputes realized P&L and fees from the ``fills`` table and
-verifies ``equity == initial + realized + unrealized - fees`` on the latest
-stored equity point, so a report that does not add up says so.
+verifies ``equity == initial + realized + unrealized - fees - funding`` on the
+latest stored equity point (funding: the net funding of paper swaps, from the
+latest ``funding`` record), so a report that does not add up says so.
 """
 
 from __future__ import annotations
@@ -19,6 +20,13 @@ def _close(a: float, b: float, scale: float) -> bool:
     return abs(a - b) <= TOLERANCE * max(1.0, abs(scale))
 
 
+def funding_total(store: SqliteStore, strategy_id: str) -> float:
+    """Net funding paid (positive) or earned (negative) so far, quote currency; 0 without any."""
+    records = store.records(strategy_id, kind="funding", limit=1)
+    total = records[0].payload.get("funding_total") if records else None
+    return float(total) if isinstance(total, int | float) else 0.0
+
+
 def strategy_reports(db_path: str | Path) -> list[dict[str, Any]]:
     """One dict per strategy: summary figures, in plain JSON types."""
     with SqliteStore(db_path) as store:
@@ -30,9 +38,10 @@ def strategy_reports(db_path: str | Path) -> list[dict[str, Any]]:
             realized = summary.realized_pnl or 0.0
             unrealized = summary.unrealized_pnl or 0.0
             fees = summary.fees_paid or 0.0
+            funding = funding_total(store, sid)
             totals = store.fill_totals(sid)
             reconciled = (
-                _close(equity, capital + realized + unrealized - fees, capital)
+                _close(equity, capital + realized + unrealized - fees - funding, capital)
                 and _close(realized, totals["realized_pnl"], capital)
                 and _close(fees, totals["fees"], capital)
             )
@@ -50,6 +59,7 @@ def strategy_reports(db_path: str | Path) -> list[dict[str, Any]]:
                     "realized_pnl": realized,
                     "unrealized_pnl": unrealized,
                     "fees_paid": fees,
+                    "funding_paid": funding,
                     "trades": summary.trade_count or 0,
                     "win_rate": summary.win_rate,
                     "max_drawdown_pct": summary.max_drawdown_pct or 0.0,

@@ -16,7 +16,8 @@ current cycle and store ``pausing``/``stopping``; the worker writes ``paused``
 or ``stopped`` when that cycle has ended, so no fill is written after the
 status says paused or stopped. Between cycles they take effect immediately.
 
-- Pause keeps the positions; Start resumes.
+- Pause keeps the positions; Start resumes. The app's runs count as confirmed
+  for live trading (the form asked for the typed confirmation at creation).
 - Stop ends the strategy (it cannot be started again; Duplicate it instead);
   ``stop(..., close_positions=True)`` first runs one recorded cycle that closes
   every position.
@@ -105,6 +106,12 @@ class StrategyRunner:
         with self._lock:
             return sorted(self._waiting)
 
+    def next_due_ms(self, strategy_id: str) -> int | None:
+        """When a running live strategy decides next (epoch ms); None on a stepped market."""
+        worker = self._live_worker(strategy_id)
+        scheduler = worker.scheduler if worker is not None else None
+        return scheduler.next_due_ms() if scheduler is not None else None
+
     def last_report(self, strategy_id: str) -> CycleReport | None:
         with self._lock:
             return self._last_reports.get(strategy_id)
@@ -159,7 +166,9 @@ class StrategyRunner:
             raise StrategyAgentError("this strategy is auto-running: pause it to step by hand")
         with self._keeper(strategy_id, "Step"), SqliteStore(self.db_path) as store:
             self._refuse_if_ended(strategy_id)  # read again now that nobody else can run it
-            runtime = open_runtime(store, strategy_id, api_key=self._key(strategy_id))
+            runtime = open_runtime(
+                store, strategy_id, api_key=self._key(strategy_id), live_confirmed=True
+            )
             try:
                 report = runtime.step()
             except StrategyHalted as halted:
@@ -174,7 +183,9 @@ class StrategyRunner:
         from strategy_agent.trading_history.store import SqliteStore
 
         with SqliteStore(self.db_path) as store:
-            runtime = open_runtime(store, strategy_id, api_key=self._key(strategy_id))
+            runtime = open_runtime(
+                store, strategy_id, api_key=self._key(strategy_id), live_confirmed=True
+            )
             return runtime.preview()
 
     def delete(self, strategy_id: str) -> None:

@@ -8,6 +8,12 @@ flight, optionally runs one more cycle that closes every position, writes
 that status and nobody else can overwrite it. Between cycles the status is
 written at once. When its lease is lost (another owner took it over) it stops
 before its next cycle and leaves the status to that owner.
+
+The pace is the runtime's scheduler (``strategy_agent.scheduling``): on the
+simulated market and in replays one cycle every ``step_delay_s`` seconds, on
+a live market one per closed candle; the wait ends at once on Pause or Stop.
+An exchange that cannot be reached when the strategy starts pauses it with the
+reason (Start tries again); a replay with no candle left pauses it too.
 """
 
 from __future__ import annotations
@@ -21,11 +27,12 @@ from typing import TYPE_CHECKING
 from pydantic import SecretStr
 
 from strategy_agent.core import CycleReport
-from strategy_agent.errors import StrategyAgentError
+from strategy_agent.errors import StrategyAgentError, TemporaryError
 from strategy_agent.leasing import LeaseKeeper, now_ms
 from strategy_agent.models import StrategyStatus
 
 if TYPE_CHECKING:
+    from strategy_agent.scheduling import Scheduler
     from strategy_agent.trading_history.store import SqliteStore
 
 log = logging.getLogger(__name__)
@@ -35,7 +42,9 @@ class StrategyWorker:
     """Runs one strategy's cycles on its own thread until asked to end.
 
     ``on_report`` receives every cycle's report (on the worker's thread);
-    ``step_delay_s`` is the pause between two cycles.
+    ``step_delay_s`` is the pause between two cycles of a stepped market.
+    ``scheduler`` is set once the runtime is open (its ``next_due_ms`` is
+    when a live strategy decides next).
     """
 
     def __init__(
@@ -58,6 +67,8 @@ class StrategyWorker:
         self.final: StrategyStatus | None = None  # asked: "paused"/"stopped"; None: "running"
         self.close_positions = False
         self.settled = False  # its last status is written (or is not its to write)
+        self.scheduler: Scheduler | None = None
+        self._pause_reason: str | None = None  # paused by itself (exchange unreachable...)
         self._in_cycle = False
         self._guard = threading.Lock()
         self.thread = threading.Thread(
@@ -97,19 +108,31 @@ class StrategyWorker:
         store = SqliteStore(self.db_path)
         error: str | None = None
         try:
-            runtime = open_runtime(store, self.strategy_id, api_key=self.api_key)
-            while self._next_cycle():
+            # live_confirmed: the app's form asked for the typed confirmation at creation
+            runtime = open_runtime(
+                store, self.strategy_id, api_key=self.api_key, live_confirmed=True
+            )
+            ports = runtime.ports
+            self.scheduler = runtime.scheduler(self.step_delay_s)
+            while self.scheduler.wait_until_due(self.stop) and self._next_cycle():
                 try:
-                    self.on_report(runtime.step())
+                    report = runtime.step()
+                    self.scheduler.ran(report.ts, report.ok)
+                    self.on_report(report)
                 finally:
                     with self._guard:
                         self._in_cycle = False
-                self.stop.wait(self.step_delay_s)
+                if runtime.ports is not ports:  # settings edited: the runtime was rebuilt
+                    ports, self.scheduler = runtime.ports, runtime.scheduler(self.step_delay_s)
+                if runtime.exhausted():
+                    self._pause_itself("the replay has no candle left to decide on")
             if self.close_positions and not self.keeper.lost.is_set():
                 report = runtime.close_positions()
                 self.on_report(report)
                 if not report.ok:
                     error = f"could not close the positions ({report.stage}: {report.error})"
+        except TemporaryError as failure:  # the exchange cannot be reached now: pause, say why
+            self._pause_itself(f"{failure} (paused; press Start to try again)")
         except StrategyAgentError as failure:
             error = str(failure)
         except Exception as failure:  # a bug: keep the app alive, show the reason
@@ -121,6 +144,13 @@ class StrategyWorker:
             finally:
                 self.keeper.release()
                 store.close()
+
+    def _pause_itself(self, reason: str) -> None:
+        """End the loop and leave the strategy paused with ``reason`` (unless asked to stop)."""
+        with self._guard:
+            self.stop.set()
+            if self.final is None:
+                self.final, self._pause_reason = "paused", reason
 
     def _next_cycle(self) -> bool:
         with self._guard:
@@ -141,7 +171,8 @@ class StrategyWorker:
             if error is not None:
                 store.set_status(self.strategy_id, "error", error, now_ms())
             elif self.final is not None:
-                store.set_status(self.strategy_id, self.final, None, now_ms())
+                reason = self._pause_reason if self.final == "paused" else None
+                store.set_status(self.strategy_id, self.final, reason, now_ms())
             # else: shut down with the process: stays "running" and resumes on the next start
 
     def _write_status(self, status: StrategyStatus) -> None:

@@ -18,8 +18,9 @@ if os.environ.get("CI"):
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-# the fake OpenAI-compatible server's ``fake_llm`` fixture, for every test
-pytest_plugins = ["tests.fakes.fake_llm_server"]
+# the fake OpenAI-compatible server's ``fake_llm`` and the fake Binance's ``fake_exchange``
+# fixtures, for every test
+pytest_plugins = ["tests.fakes.fake_llm_server", "tests.fakes.fake_exchange"]
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex

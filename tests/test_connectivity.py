@@ -9,6 +9,7 @@ from pydantic import SecretStr
 
 from strategy_agent.connectivity import check_exchange_connection, check_model_connection
 from strategy_agent.models import ExchangeConfig, ModelConfig
+from tests.fakes.fake_exchange import FakeExchange
 from tests.fakes.fake_llm_server import FakeLlmServer
 
 
@@ -47,5 +48,21 @@ def test_missing_key_names_the_variable(tmp_path: Path, monkeypatch: pytest.Monk
 def test_exchange_checks() -> None:
     sim = check_exchange_connection(ExchangeConfig())
     assert sim.ok and "BTC/USDT" in sim.symbols
+    unknown = check_exchange_connection(ExchangeConfig(exchange_id="binanse"))
+    assert not unknown.ok and "'binance'" in unknown.message
+    # no network in the tests: okx cannot be reached, and the form may still take typed symbols
     other = check_exchange_connection(ExchangeConfig(exchange_id="okx"))
-    assert not other.ok and "simulated" in other.message
+    assert not other.ok and "could not load okx's markets" in other.message
+    assert "type the symbols" in other.message
+
+
+def test_a_real_exchange_lists_its_tradable_markets_of_the_market_type(
+    fake_exchange: FakeExchange,
+) -> None:
+    spot = ExchangeConfig(exchange_id="binance", api_url=fake_exchange.base_url)
+    check = check_exchange_connection(spot)
+    assert check.ok and "binance" in check.message
+    assert check.symbols == ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
+    swap = check_exchange_connection(spot.model_copy(update={"market_type": "swap"}))
+    # the inverse BTC/USD:BTC is listed by the exchange but cannot be traded here
+    assert swap.ok and swap.symbols == ["BTC/USDT:USDT", "ETH/USDT:USDT"]

@@ -11,6 +11,7 @@ from strategy_agent.clock import ManualClock
 from strategy_agent.core import DecisionCoordinator, StrategyHalted
 from strategy_agent.decision.interfaces import Composer
 from strategy_agent.errors import AuthenticationError, DataUnavailableError
+from strategy_agent.execution.fill_prices import ClosePrices
 from strategy_agent.models import (
     Candle,
     ComposeContext,
@@ -186,7 +187,6 @@ def make() -> tuple[DecisionCoordinator, dict[str, Any]]:
         prompt_text="buy low",
         features=FakeFeatures(),
         gateway=FakeGateway(),
-        prices={},
         constraints={"max_positions": 1},
         **parts,
     )
@@ -300,25 +300,26 @@ class SpyFeatures(FakeFeatures):
 
 
 class PriceGateway(FakeGateway):
-    """Fills at the coordinator's shared price, like the paper gateway."""
+    """Fills at the price its ``FillPrices`` port gives, like the paper gateway."""
 
-    def __init__(self, prices: dict[str, float]) -> None:
+    def __init__(self, prices: ClosePrices) -> None:
         super().__init__()
         self.prices = prices
 
     def execute(self, instructions: list[TradeInstruction]) -> list[ExecutionResult]:
-        return [
-            r.model_copy(update={"avg_price": self.prices[r.symbol]})
-            for r in super().execute(instructions)
-        ]
+        results = []
+        for result in super().execute(instructions):
+            quote = self.prices.price_for(result.symbol, result.side)
+            assert quote is not None
+            results.append(result.model_copy(update={"avg_price": quote.price}))
+        return results
 
 
 def test_a_still_forming_candle_never_reaches_features_prompt_or_fill() -> None:
     coordinator, parts = make()
-    coordinator._data = FormingBarData()  # now = T0 + 1h: the bar opened at T0 + 1h is forming
-    prices: dict[str, float] = {}
-    coordinator._prices = prices
-    coordinator._gateway = PriceGateway(prices)
+    data = FormingBarData()  # now = T0 + 1h: the bar opened at T0 + 1h is forming
+    coordinator._data = data
+    coordinator._gateway = PriceGateway(ClosePrices(data, parts["clock"], ["BTC/USDT"], "1h"))
     features = SpyFeatures()
     coordinator._features = features
     report = coordinator.run_once()

@@ -88,6 +88,26 @@ def symbol_problem(
     return None
 
 
+_COMMON_QUOTES = ("USDT", "USDC", "FDUSD", "USD", "EUR", "BTC", "ETH")
+
+
+def symbol_syntax_problem(symbol: str) -> str | None:
+    """Why ``symbol`` is not written in ccxt's notation, else None (no markets needed).
+
+    ``btcusdt`` is refused with the likely spelling ``'BTC/USDT'``; whether the
+    market exists is for ``symbol_problem`` with the exchange's markets.
+    """
+    if _SYMBOL.match(symbol.strip()):
+        return None
+    squashed = _squash(symbol)
+    guesses = [
+        f"{squashed[: -len(quote)]}/{quote}"
+        for quote in _COMMON_QUOTES
+        if squashed.endswith(quote) and len(squashed) > len(quote)
+    ][:1]
+    return _unknown(symbol, SIMULATED_EXCHANGE, guesses)
+
+
 def unsupported_reason(market: Mapping[str, Any]) -> str | None:
     """Why Strategy Agent cannot trade this ccxt market, or ``None`` when it can.
 

@@ -44,12 +44,15 @@ _ITEM_PREFIX = re.compile(r"^[a-z]+ item: ")  # the parser's "unparseable item: 
 
 def render_context(context: ComposeContext) -> str:
     """The user message for one decision."""
+    from strategy_agent.decision.prompt_quotes import render_quotes
+
     limits = PromptLimits.from_constraints(context.constraints)
     features = sorted(context.features, key=lambda f: f.instrument.symbol)
     sections = [
         f"time: {format_ts(context.ts)} (interval {context.interval})",
         render_account(context.portfolio, limits),
         render_market(features, context.market_snapshot, context.portfolio, limits, context.ts),
+        render_quotes(context.market_quotes, context.ts),
         render_series(features),
         render_positions(context.portfolio, context.ts, limits),
         render_digest(context.digest, context.ts),
@@ -73,6 +76,9 @@ def render_account(view: PortfolioView, limits: PromptLimits | None = None) -> s
     if view.total_unrealized_pnl is not None:
         parts.append(f"unrealized {_signed_money(view.total_unrealized_pnl)}")
     parts.append(f"fees {_money(view.fees_paid)}")
+    if view.funding_paid:  # perpetual swaps: net funding so far
+        paid = "paid" if view.funding_paid > 0 else "earned"
+        parts.append(f"funding {paid} {_money(abs(view.funding_paid))}")
     gross = view.gross_exposure
     if gross is None:
         gross = sum(abs(_notional(p, sizes)) for p in view.positions.values())

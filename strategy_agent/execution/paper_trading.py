@@ -1,15 +1,22 @@
-"""Paper execution: fills instructions at the latest close, against a scratch copy of the ledger.
+"""Paper execution: fills instructions at a reference price, against a scratch copy of the ledger.
+
+The reference price ``p`` comes through the ``FillPrices`` port, asked at
+execution time (``execution.fill_prices``): on the simulated market and in
+replays the latest closed candle's close; on a real exchange's live data the
+ticker now, the ask for a buy and the bid for a sell (the last price when the
+exchange gives no bid/ask). Each result records ``price_source`` and
+``reference_price``.
 
 Fill rule:
 
-- A market order fills in full at the latest close ``price_of(symbol)``, moved
-  against the trader by the slippage ``s = slippage_bps / 1e4``: a buy at
-  ``p * (1 + s)``, a sell at ``p * (1 - s)``. The fee is ``fee_bps / 1e4`` of the
-  fill notional (contracts x contract size x fill price, as the ledger counts
-  it: ``Ledger.notional``), paid in the quote currency.
-- A limit order fills only when its limit is marketable at the latest close
-  (buy: ``limit >= p``, sell: ``limit <= p``), at the slipped price but never
-  worse than the limit; otherwise it is rejected with "limit not marketable".
+- A market order fills in full at ``p``, moved against the trader by the
+  slippage ``s = slippage_bps / 1e4``: a buy at ``p * (1 + s)``, a sell at
+  ``p * (1 - s)``. The fee is ``fee_bps / 1e4`` of the fill notional
+  (contracts x contract size x fill price, as the ledger counts it:
+  ``Ledger.notional``), paid in the quote currency.
+- A limit order fills only when its limit is marketable at ``p`` (buy:
+  ``limit >= p``, sell: ``limit <= p``), at the slipped price but never worse
+  than the limit; otherwise it is rejected with "limit not marketable".
 - An instruction whose ``max_slippage_bps`` is below the modelled slippage is
   rejected (the order would have been refused by the exchange).
 - Instructions are checked in order against ``ledger.copy()``; each accepted
@@ -28,18 +35,23 @@ import math
 from collections.abc import Callable
 
 from strategy_agent.clock import Clock
+from strategy_agent.execution.fill_prices import FillPrices, FillQuote, as_fill_prices
 from strategy_agent.execution.interfaces import ExecutionGateway
 from strategy_agent.models import ExecutionResult, ExecutionStatus, Fill, TradeInstruction
 from strategy_agent.portfolio.ledger import Ledger
 
 
 class PaperExecutionGateway(ExecutionGateway):
-    """Simulated exchange: fills at the latest close with slippage and fees (see module doc)."""
+    """Simulated exchange: fills at the port's price with slippage and fees (see module doc).
+
+    ``prices`` is a ``FillPrices`` port (or a plain ``symbol -> price`` function,
+    recorded as source ``close``).
+    """
 
     def __init__(
         self,
         ledger: Ledger,
-        price_of: Callable[[str], float | None],
+        prices: FillPrices | Callable[[str], float | None],
         clock: Clock,
         fee_bps: float = 10.0,
         slippage_bps: float = 5.0,
@@ -48,7 +60,7 @@ class PaperExecutionGateway(ExecutionGateway):
             if not (math.isfinite(value) and 0 <= value < 10_000):
                 raise ValueError(f"{name} must be between 0 and 10000, got {value}")
         self._ledger = ledger
-        self._price_of = price_of
+        self._prices = as_fill_prices(prices)
         self._clock = clock
         self.fee_bps = float(fee_bps)
         self.slippage_bps = float(slippage_bps)
@@ -73,19 +85,19 @@ class PaperExecutionGateway(ExecutionGateway):
         self, scratch: Ledger, instruction: TradeInstruction, ts: int
     ) -> ExecutionResult:
         symbol = instruction.instrument.symbol
-        close = self._price_of(symbol)
-        if close is None or not (math.isfinite(close) and close > 0):
+        quote = self._prices.price_for(symbol, instruction.side)
+        if quote is None:
             return _result(
                 instruction, ts, "rejected", reason=f"no price for {symbol}; no closed candle yet"
             )
-        price_or_reason = self._fill_price(instruction, close)
+        price_or_reason = self._fill_price(instruction, quote)
         if isinstance(price_or_reason, str):
-            return _result(instruction, ts, "rejected", reason=price_or_reason)
+            return _result(instruction, ts, "rejected", reason=price_or_reason, quote=quote)
         price = price_or_reason
         fee = self.fee_bps / 1e4 * scratch.notional(symbol, instruction.quantity, price)
         reason = scratch.check(symbol, instruction.side, instruction.quantity, price, fee)
         if reason:
-            return _result(instruction, ts, "rejected", reason=reason)
+            return _result(instruction, ts, "rejected", reason=reason, quote=quote)
         fill = Fill(
             ts=ts,
             strategy_id=scratch.strategy_id,
@@ -98,9 +110,9 @@ class PaperExecutionGateway(ExecutionGateway):
             fee=fee,
         )
         applied = scratch.apply(fill)
-        # value the position at the close again (as the coordinator will), so the next
-        # instruction's check sees the book the strategy will really hold
-        scratch.mark({symbol: close}, ts)
+        # value the position at the reference price again (as the coordinator marks it),
+        # so the next instruction's check sees the book the strategy will really hold
+        scratch.mark({symbol: quote.price}, ts)
         return _result(
             instruction,
             ts,
@@ -109,9 +121,10 @@ class PaperExecutionGateway(ExecutionGateway):
             avg_price=price,
             fee=fee,
             realized_pnl=applied.fill.realized_pnl,
+            quote=quote,
         )
 
-    def _fill_price(self, instruction: TradeInstruction, close: float) -> float | str:
+    def _fill_price(self, instruction: TradeInstruction, quote: FillQuote) -> float | str:
         """The fill price, or the reason the order cannot fill."""
         allowed = instruction.max_slippage_bps
         if allowed is not None and self.slippage_bps > allowed:
@@ -121,14 +134,18 @@ class PaperExecutionGateway(ExecutionGateway):
             )
         slip = self.slippage_bps / 1e4
         buy = instruction.side == "buy"
-        price = close * (1 + slip) if buy else close * (1 - slip)
+        reference = quote.price
+        price = reference * (1 + slip) if buy else reference * (1 - slip)
         if instruction.price_mode != "limit":
             return price
         limit = instruction.limit_price
         if limit is None:
             return "limit order without limit_price; set it or use price_mode market"
-        if (buy and limit < close) or (not buy and limit > close):
-            return f"limit not marketable: {instruction.side} limit {limit:g}, last close {close:g}"
+        if (buy and limit < reference) or (not buy and limit > reference):
+            where = "last close" if quote.source == "close" else f"{quote.source} price"
+            return (
+                f"limit not marketable: {instruction.side} limit {limit:g}, {where} {reference:g}"
+            )
         return min(price, limit) if buy else max(price, limit)
 
 
@@ -142,6 +159,7 @@ def _result(
     avg_price: float | None = None,
     fee: float = 0.0,
     realized_pnl: float = 0.0,
+    quote: FillQuote | None = None,
 ) -> ExecutionResult:
     return ExecutionResult(
         instruction_id=instruction.instruction_id,
@@ -156,4 +174,6 @@ def _result(
         realized_pnl=realized_pnl,
         reason=reason,
         ts=ts,
+        price_source=quote.source if quote else None,
+        reference_price=quote.price if quote else None,
     )

@@ -15,13 +15,18 @@ Accounting convention (a cash-settled book, floats handled with care):
       equity = cash + sum(quantity * cs * mark)
              = initial_capital + realized_pnl + unrealized_pnl - fees_paid
 
-  where ``realized_pnl`` is before fees and
-  ``unrealized_pnl = sum((mark - avg_price) * quantity * cs)``.
+             (- funding_paid, on swaps)
+
+  where ``realized_pnl`` is before fees,
+  ``unrealized_pnl = sum((mark - avg_price) * quantity * cs)`` and
+  ``funding_paid`` the net funding of perpetual swaps (``apply_funding``; paid
+  is positive, earned negative; see ``portfolio.funding``).
 - Entry price is the weighted average of the opening fills. A reduction realizes
   ``(exit - avg) * closed * cs`` for a long and ``(avg - exit) * closed * cs`` for
   a short and keeps ``avg_price``. A flip (long to short or back in one fill) closes the
   whole position, then opens the remainder at the fill price. A position whose
   quantity returns to zero (within ``1e-12`` of the fill's size) is removed.
+- A funding payment moves cash only (not the position, its P&L or its trade).
 - Every fill marks its position at the fill price; ``mark()`` moves marks to
   market prices. After ``replay()`` the marks are the last fill prices until the
   next ``mark()``; everything else equals the ledger that applied the fills live.
@@ -39,18 +44,23 @@ from dataclasses import dataclass, field, replace
 from typing import Literal, get_args
 
 from strategy_agent.data.interfaces import MarketRulesProvider
-from strategy_agent.data.market_rules import contract_size_of, notional, quote_of
+from strategy_agent.data.market_rules import contract_size_of, notional
 from strategy_agent.errors import InsufficientFundsError
 from strategy_agent.models import EquityPoint, Fill, PortfolioView, Side, TradeHistoryEntry
+from strategy_agent.portfolio.funding import FundingPayment
 from strategy_agent.portfolio.interfaces import PortfolioService
+from strategy_agent.portfolio.ledger_checks import (
+    MONEY_EPSILON,
+    QTY_EPSILON,
+    dust,
+    invalid_numbers,
+    leverage_reason,
+    spot_reason,
+)
 from strategy_agent.portfolio.positions import PositionState, opened_position, round_trip, snapshot
 
 LedgerMarket = Literal["spot", "margin", "swap"]
-
-# Relative size under which a quantity counts as zero (float dust after a close).
-QTY_EPSILON = 1e-12
-# Relative slack of money checks, so an order sized to exactly the limit passes.
-MONEY_EPSILON = 1e-9
+__all__ = ["MONEY_EPSILON", "QTY_EPSILON", "AppliedFill", "Ledger", "LedgerMarket"]
 
 
 @dataclass(frozen=True)
@@ -91,6 +101,7 @@ class Ledger(PortfolioService):
         self._cash = float(initial_capital)
         self._realized_pnl = 0.0
         self._fees_paid = 0.0
+        self._funding_paid = 0.0
         self._positions: dict[str, PositionState] = {}
         self._last_ts = 0
 
@@ -112,6 +123,11 @@ class Ledger(PortfolioService):
     @property
     def fees_paid(self) -> float:
         return self._fees_paid
+
+    @property
+    def funding_paid(self) -> float:
+        """Net funding of swaps so far, quote currency: paid is positive, earned negative."""
+        return self._funding_paid
 
     @property
     def positions(self) -> dict[str, PositionState]:
@@ -169,7 +185,7 @@ class Ledger(PortfolioService):
         self, symbol: str, side: Side, quantity: float, price: float, fee: float
     ) -> str | None:
         """The reason a fill cannot be applied, or ``None`` when it can."""
-        invalid = _invalid_numbers(symbol, side, quantity, price, fee)
+        invalid = invalid_numbers(symbol, side, quantity, price, fee)
         if invalid:
             return invalid
         old_qty = self.quantity(symbol)
@@ -177,60 +193,14 @@ class Ledger(PortfolioService):
         new_qty = old_qty + signed
         new_cash = self._cash - self.notional(symbol, signed, price) - fee
         if self.market_type == "spot":
-            return self._spot_reason(symbol, side, quantity, old_qty, new_qty, new_cash)
+            return spot_reason(symbol, side, quantity, old_qty, new_qty, self._cash, new_cash)
         if abs(new_qty) <= abs(old_qty) * (1 + MONEY_EPSILON):
             return None  # reducing risk is always allowed
-        return self._leverage_reason(symbol, side, quantity, price, new_qty, new_cash)
-
-    def _spot_reason(
-        self,
-        symbol: str,
-        side: Side,
-        quantity: float,
-        old_qty: float,
-        new_qty: float,
-        new_cash: float,
-    ) -> str | None:
-        if new_qty < -_dust(old_qty, quantity):
-            return (
-                f"spot is long only: sell {_fmt_qty(quantity)} {symbol} but hold "
-                f"{_fmt_qty(max(old_qty, 0.0))}; sell at most that, or use market_type "
-                f"margin or swap to go short"
-            )
-        if new_cash < -MONEY_EPSILON * max(1.0, abs(self._cash - new_cash)):
-            quote = quote_of(symbol)
-            needed = self._cash - new_cash
-            return (
-                f"{side} {_fmt_qty(quantity)} {symbol} needs {needed:,.2f} {quote}, "
-                f"cash is {self._cash:,.2f} (fee included); reduce the quantity"
-            )
-        return None
-
-    def _leverage_reason(
-        self,
-        symbol: str,
-        side: Side,
-        quantity: float,
-        price: float,
-        new_qty: float,
-        new_cash: float,
-    ) -> str | None:
-        others = [p for s, p in self._positions.items() if s != symbol]
+        others = (p.notional for s, p in self._positions.items() if s != symbol)
         new_notional = self.notional(symbol, new_qty, price)
-        equity = new_cash + sum(p.notional for p in others) + new_notional
-        gross = sum(abs(p.notional) for p in others) + abs(new_notional)
-        quote = quote_of(symbol)
-        order = f"{side} {_fmt_qty(quantity)} {symbol}"
-        if equity <= 0:
-            return f"{order} would leave equity at {equity:,.2f} {quote}; reduce the quantity"
-        cap = self.max_leverage * equity
-        if gross > cap * (1 + MONEY_EPSILON):
-            return (
-                f"{order} would bring gross exposure to {gross:,.2f} {quote}, above "
-                f"max_leverage {self.max_leverage:g} x equity {equity:,.2f} = {cap:,.2f}; "
-                f"reduce the quantity or close positions first"
-            )
-        return None
+        return leverage_reason(
+            symbol, side, quantity, others, new_notional, new_cash, self.max_leverage
+        )
 
     def apply(self, fill: Fill, enforce: bool = True) -> AppliedFill:
         """Apply one fill; returns it with ``realized_pnl`` set, plus the trades it closed.
@@ -258,10 +228,10 @@ class Ledger(PortfolioService):
         """Apply a fill against the position's direction: reduce, close or flip."""
         held = abs(position.quantity)
         direction = 1.0 if position.quantity > 0 else -1.0
-        dust = _dust(held, fill.quantity)
+        dust_qty = dust(held, fill.quantity)
         closed_qty = min(fill.quantity, held)
         remainder = fill.quantity - closed_qty
-        if remainder <= dust:  # a close "too big" by float dust is still a close
+        if remainder <= dust_qty:  # a close "too big" by float dust is still a close
             remainder = 0.0
         realized = position.pnl_at(fill.price, closed_qty * direction)
         close_fee = fill.fee * closed_qty / fill.quantity if remainder > 0 else fill.fee
@@ -277,7 +247,7 @@ class Ledger(PortfolioService):
             closed_notional=position.closed_notional + closed_qty * fill.price,
         )
         applied = fill.model_copy(update={"realized_pnl": realized})
-        if abs(new_qty) > dust:
+        if abs(new_qty) > dust_qty:
             self._positions[fill.symbol] = reduced
             return AppliedFill(applied)
         del self._positions[fill.symbol]
@@ -288,6 +258,14 @@ class Ledger(PortfolioService):
                 None, opening, -direction * remainder, position.contract_size
             )
         return AppliedFill(applied, [trade])
+
+    def apply_funding(self, payment: FundingPayment) -> None:
+        """Settle one funding payment: cash moves by ``-payment.amount`` (paid is positive)."""
+        if not math.isfinite(payment.amount):
+            raise ValueError(f"funding of {payment.symbol} must be finite, got {payment.amount}")
+        self._cash -= payment.amount
+        self._funding_paid += payment.amount
+        self._last_ts = max(self._last_ts, payment.ts)
 
     # -- views ----------------------------------------------------------------------------
 
@@ -320,6 +298,7 @@ class Ledger(PortfolioService):
             realized_pnl=self._realized_pnl,
             fees_paid=self._fees_paid,
             initial_capital=self._initial_capital,
+            funding_paid=self._funding_paid,
         )
 
     def equity_point(self, ts: int) -> EquityPoint:
@@ -351,6 +330,7 @@ class Ledger(PortfolioService):
         clone._cash = self._cash
         clone._realized_pnl = self._realized_pnl
         clone._fees_paid = self._fees_paid
+        clone._funding_paid = self._funding_paid
         clone._positions = dict(self._positions)
         clone._last_ts = self._last_ts
         return clone
@@ -364,9 +344,12 @@ class Ledger(PortfolioService):
         max_leverage: float = 1.0,
         strategy_id: str = "",
         rules: MarketRulesProvider | None = None,
+        funding: Iterable[FundingPayment] = (),
     ) -> Ledger:
-        """Rebuild a ledger from its stored fills, in order, without checks (resume).
+        """Rebuild a ledger from its stored fills and funding payments, without checks (resume).
 
+        Both in stored order; a payment goes before the fills of its own cycle
+        (``ts`` not after theirs), as a cycle settles funding before it trades.
         The same arithmetic in the same order gives exactly the state of the
         ledger that applied them live (marks aside: see the module docstring).
         """
@@ -377,34 +360,13 @@ class Ledger(PortfolioService):
             strategy_id=strategy_id,
             rules=rules,
         )
+        payments = list(funding)
+        settled = 0
         for fill in fills:
+            while settled < len(payments) and payments[settled].ts <= fill.ts:
+                ledger.apply_funding(payments[settled])
+                settled += 1
             ledger.apply(fill, enforce=False)
+        for payment in payments[settled:]:
+            ledger.apply_funding(payment)
         return ledger
-
-
-# -- helpers ---------------------------------------------------------------------------------
-
-
-def _invalid_numbers(
-    symbol: str, side: str, quantity: float, price: float, fee: float
-) -> str | None:
-    if not symbol:
-        return "symbol must not be empty"
-    if side not in ("buy", "sell"):
-        return f"side must be buy or sell, got {side!r}"
-    if not (math.isfinite(quantity) and quantity > 0):
-        return f"quantity of {symbol} must be a finite number > 0, got {quantity}"
-    if not (math.isfinite(price) and price > 0):
-        return f"price of {symbol} must be a finite number > 0, got {price}"
-    if not (math.isfinite(fee) and fee >= 0):
-        return f"fee of {symbol} must be a finite number >= 0, got {fee}"
-    return None
-
-
-def _dust(*quantities: float) -> float:
-    """Quantity below which a result counts as zero, relative to the sizes involved."""
-    return QTY_EPSILON * max(1.0, *(abs(q) for q in quantities))
-
-
-def _fmt_qty(quantity: float) -> str:
-    return f"{quantity:.10g}"

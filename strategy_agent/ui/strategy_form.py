@@ -9,6 +9,11 @@ invalid, every message shows once "Create strategy" was pressed, and a message
 goes as soon as its field is fixed. The page saves only a fully valid request,
 exactly as typed. The "Test" buttons call ``strategy_agent.connectivity`` (one
 tiny model call; loading the exchange's markets, which then fill the symbol list).
+
+On a real exchange the symbols are checked against its markets once they are
+loaded (Test exchange, or on Create). When they cannot be loaded (no network)
+the form says so and still creates the strategy with the typed symbols, which
+are checked when it starts.
 """
 
 from __future__ import annotations
@@ -17,14 +22,15 @@ from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
-from pydantic import SecretStr
 
-from strategy_agent.connectivity import (
-    ConnectionCheck,
-    check_exchange_connection,
-    check_model_connection,
+from strategy_agent.models import INTERVAL_MS
+from strategy_agent.ui.connection_tests import (
+    CHECKS,
+    LOADED_SYMBOLS,
+    check_result,
+    run_exchange_test,
+    run_model_test,
 )
-from strategy_agent.models import INTERVAL_MS, ExchangeConfig, ModelConfig
 from strategy_agent.ui.widgets import select_strategy, show_field_error
 from strategy_agent.ui_runtime import get_runner, open_store
 from strategy_agent.views import forms
@@ -34,15 +40,14 @@ from strategy_agent.views.strategies import (
     create_strategy,
     symbol_choices,
 )
+from strategy_agent.wiring import SIMULATED, cached_markets, load_markets
 
 PREFIX = "form."
 SUBMITTED = "form_submitted"
 OPENED_WITH = "form_opened_with"
 OPEN = "form_open"
 FLASH = "flash"
-CHECKS = "form_checks"
-LOADED_SYMBOLS = "form_loaded_symbols"
-EXCHANGES = ["simulated", "binance", "bybit", "okx"]
+EXCHANGES = [SIMULATED, "okx", "binance", "bybit", "kraken", "coinbase", "kucoin", "bitget"]
 
 
 def open_form(values: dict[str, Any] | None = None) -> None:
@@ -71,8 +76,25 @@ def _values() -> dict[str, Any]:
     return values
 
 
+def _markets(values: dict[str, Any], load: bool) -> tuple[dict[str, Any] | None, str | None]:
+    """The chosen real exchange's markets (loaded now when ``load``), and why there are none."""
+    exchange_id = str(values.get("exchange.exchange_id") or SIMULATED)
+    api_url = values.get("exchange.api_url") or None
+    if exchange_id == SIMULATED:
+        return None, None
+    markets = cached_markets(exchange_id, api_url)
+    if markets is not None or not load:
+        return markets, None
+    try:
+        return load_markets(exchange_id, api_url), None
+    except Exception as error:  # no network, unknown exchange: say so, keep the typed symbols
+        return None, f"{exchange_id}'s markets could not be loaded ({error})"
+
+
 def _submit() -> None:
-    outcome = forms.build_request(_values())
+    values = _values()
+    markets, not_loaded = _markets(values, load=True)
+    outcome = forms.build_request(values, markets)
     st.session_state[SUBMITTED] = True
     if not outcome.ok or outcome.request is None:
         return
@@ -84,6 +106,11 @@ def _submit() -> None:
         f"Created **{outcome.request.trading.strategy_name}** ({strategy_id}). "
         "Step it once or start it below."
     )
+    if not_loaded:
+        st.session_state[FLASH] += (
+            f" Note: {not_loaded}; the symbols were not checked against its markets and "
+            "will be when the strategy starts."
+        )
 
 
 def _close() -> None:
@@ -98,7 +125,8 @@ def _current_errors() -> tuple[dict[str, str], bool]:
     before Create is pressed only the fields changed since the form opened
     speak up (an untouched form is not a wall of red).
     """
-    errors = forms.build_request(_values()).errors
+    values = _values()
+    errors = forms.build_request(values, _markets(values, load=False)[0]).errors
     if st.session_state.get(SUBMITTED):
         return errors, True
     opened_with = st.session_state.get(OPENED_WITH, {})
@@ -201,13 +229,25 @@ def _model_section(errors: dict[str, str]) -> None:
         key=_w("llm.fallback"),
         help="A built-in rule used for a cycle whose reply is unusable (noop holds).",
     )
-    st.button("Test model", icon=":material/network_check:", on_click=_test_model, key="test_model")
-    _check_result("model")
+    st.button(
+        "Test model",
+        icon=":material/network_check:",
+        on_click=lambda: run_model_test(_values()),
+        key="test_model",
+    )
+    check_result("model")
 
 
 def _exchange_section(errors: dict[str, str]) -> None:
     st.markdown("**2 · Exchange** — where orders go")
-    st.selectbox("Exchange", EXCHANGES, key=_w("exchange.exchange_id"))
+    st.selectbox(
+        "Exchange",
+        EXCHANGES,
+        key=_w("exchange.exchange_id"),
+        accept_new_options=True,
+        help="simulated runs offline; any ccxt exchange id trades its live prices (paper "
+        "needs no key).",
+    )
     show_field_error(errors, "exchange.exchange_id")
     mode = st.radio(
         "Trading mode",
@@ -246,9 +286,12 @@ def _exchange_section(errors: dict[str, str]) -> None:
         )
         show_field_error(errors, "exchange.secret_key_env")
     st.button(
-        "Test exchange", icon=":material/network_check:", on_click=_test_exchange, key="test_exch"
+        "Test exchange",
+        icon=":material/network_check:",
+        on_click=lambda: run_exchange_test(_values()),
+        key="test_exch",
     )
-    _check_result("exchange")
+    check_result("exchange")
 
 
 def _trading_section(errors: dict[str, str]) -> None:
@@ -261,8 +304,15 @@ def _trading_section(errors: dict[str, str]) -> None:
         st.number_input("Initial capital (USDT)", step=1000.0, key=_w("trading.initial_capital"))
         show_field_error(errors, "trading.initial_capital")
     interval.selectbox("Candle interval", list(INTERVAL_MS), key=_w("trading.interval"))
-    exchange_id = st.session_state.get(_w("exchange.exchange_id"), "simulated")
-    choices = symbol_choices(exchange_id, st.session_state.get(LOADED_SYMBOLS))
+    exchange_id = st.session_state.get(_w("exchange.exchange_id"), SIMULATED)
+    loaded = st.session_state.get(LOADED_SYMBOLS) or {}
+    choices = symbol_choices(exchange_id, loaded.get(exchange_id))
+    if exchange_id != SIMULATED and not choices:
+        st.caption(
+            f"Press **Test exchange** to load {exchange_id}'s markets into the list, or type "
+            "symbols as BASE/QUOTE (spot, e.g. BTC/USDT) or BASE/QUOTE:SETTLE (swap, e.g. "
+            "BTC/USDT:USDT)."
+        )
     current = st.session_state.get(_w("trading.symbols")) or []
     st.multiselect(
         "Symbols",
@@ -322,70 +372,3 @@ def _prompt(errors: dict[str, str]) -> None:
         show_field_error(errors, "trading.custom_prompt")
     else:
         st.caption("The template's text becomes the prompt; edit it later in the Prompt lab.")
-
-
-# -- connection tests -------------------------------------------------------------------------
-
-
-def _test_model() -> None:
-    values = _values()
-    try:
-        config = ModelConfig.model_validate(_section(values, "llm"))
-    except ValueError as error:
-        _store_check("model", False, f"fix the model fields first: {error}")
-        return
-    key = str(values.get("llm.session_key") or "").strip() or None
-    _run_check("model", check_model_connection, config, SecretStr(key) if key else None)
-
-
-def _test_exchange() -> None:
-    values = _values()
-    try:
-        config = ExchangeConfig.model_validate(_section(values, "exchange"))
-    except ValueError as error:
-        _store_check("exchange", False, f"fix the exchange fields first: {error}")
-        return
-    check = _run_check("exchange", check_exchange_connection, config)
-    if check is not None and check.symbols:
-        st.session_state[LOADED_SYMBOLS] = list(check.symbols)
-
-
-def _section(values: dict[str, Any], section: str) -> dict[str, Any]:
-    """One section of the form values, as the config model expects it (blanks -> None)."""
-    skip = {"session_key", "confirm_live", "api_key", "secret_key"}
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        head, _, name = key.partition(".")
-        if head != section or name in skip:
-            continue
-        if isinstance(value, str) and name.endswith(("_env", "api_base")):
-            value = value.strip() or None
-        out[name] = value
-    return out
-
-
-def _run_check(
-    kind: str, check: Callable[..., ConnectionCheck], *args: Any
-) -> ConnectionCheck | None:
-    try:
-        result = check(*args)
-    except Exception as error:  # show any failure next to the button, never a traceback
-        _store_check(kind, False, f"{type(error).__name__}: {error}")
-        return None
-    _store_check(kind, result.ok, result.message)
-    return result
-
-
-def _store_check(kind: str, ok: bool, message: str) -> None:
-    st.session_state.setdefault(CHECKS, {})[kind] = (ok, message)
-
-
-def _check_result(kind: str) -> None:
-    result = st.session_state.get(CHECKS, {}).get(kind)
-    if result is None:
-        return
-    ok, message = result
-    if ok:
-        st.success(message, icon=":material/check_circle:")
-    else:
-        st.error(message, icon=":material/error:")

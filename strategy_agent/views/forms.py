@@ -10,6 +10,11 @@ half-valid or different from what was typed: the page saves only when
 (a bounded ``st.number_input`` silently keeps its previous value when the
 typed one is out of range).
 
+Symbols are refused at creation when they are not tradable: on the simulated
+market against its list, on a real exchange by their notation and, when the
+exchange's markets are loaded (``markets``), against them (with the closest
+symbols as a suggestion).
+
 Units on the form are the ones people think in: the per-instrument cap is a
 percentage of equity (40 -> ``max_position_pct=0.4``); exposure caps are
 multiples of equity (1.0 = 1x).
@@ -17,14 +22,16 @@ multiples of equity (1.0 = 1x).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
 from strategy_agent.decision.prompt_choice import template_in_use
-from strategy_agent.factory import unsupported
+from strategy_agent.factory import SIMULATED, unsupported
 from strategy_agent.models import UserRequest
+from strategy_agent.wiring import symbols_problem
 
 LIVE_CONFIRMATION = "LIVE"
 CUSTOM_PROMPT = "custom"
@@ -56,6 +63,7 @@ _OPTIONAL_TEXT = (
     "llm.api_base",
     "exchange.api_key_env",
     "exchange.secret_key_env",
+    "exchange.api_url",
 )
 
 
@@ -93,8 +101,14 @@ def values_from_request(request: UserRequest) -> dict[str, Any]:
     return values
 
 
-def build_request(values: dict[str, Any]) -> FormOutcome:
-    """Validate every field at once; a request only when all of them are valid."""
+def build_request(
+    values: dict[str, Any], markets: Mapping[str, Mapping[str, Any]] | None = None
+) -> FormOutcome:
+    """Validate every field at once; a request only when all of them are valid.
+
+    ``markets``: the chosen real exchange's markets when they are loaded (ccxt
+    ``load_markets``); the symbols are then checked against them too.
+    """
     errors = _form_level_errors(values)
     raw = _raw_request(values)
     try:
@@ -107,6 +121,10 @@ def build_request(values: dict[str, Any]) -> FormOutcome:
     if problem is not None:
         field, message = problem
         errors.setdefault(field, message)
+    elif markets is not None and request.exchange.exchange_id != SIMULATED:
+        listed = symbols_problem(request, markets)
+        if listed is not None:
+            errors.setdefault("trading.symbols", listed)
     if errors:
         return FormOutcome(errors=errors)
     typed = str(values.get("llm.session_key") or "").strip()

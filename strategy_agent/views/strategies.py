@@ -282,3 +282,18 @@ def builtin_description(name: str) -> str:
     policy = BUILTIN_POLICIES.get(name)
     doc = (policy.__doc__ or "").strip() if policy else ""
     return doc.splitlines()[0] if doc else ""
+
+
+def next_decision_text(due_ms: int, now: int, interval: str) -> str:
+    """``next decision 11:00:05 UTC (in 42 min), after the 1h candle closes`` for a live card."""
+    from datetime import UTC, datetime
+
+    when = datetime.fromtimestamp(due_ms / 1000, tz=UTC).strftime("%H:%M:%S UTC")
+    wait_s = max(0, (due_ms - now) // 1000)
+    if wait_s < 60:
+        wait = "due now" if wait_s < 1 else f"in {wait_s} s"
+    elif wait_s < 3600:
+        wait = f"in {wait_s // 60} min"
+    else:
+        wait = f"in {wait_s // 3600} h {wait_s % 3600 // 60} min"
+    return f"next decision {when} ({wait}), after the {interval} candle closes"

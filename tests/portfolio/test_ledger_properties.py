@@ -1,7 +1,9 @@
 """Property tests: the ledger reconciles after every step, and replay rebuilds it exactly.
 
 Every symbol has a contract size drawn from 0.0001 to 100 (1 often): quantities
-are in contracts, money is contracts x contract size x price.
+are in contracts, money is contracts x contract size x price. Funding payments
+of swaps (paid and earned, any sign of rate and position) are drawn among the
+steps: ``equity = capital + realized + unrealized - fees - funding``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from hypothesis import strategies as st
 from strategy_agent.data.interfaces import MarketRulesProvider
 from strategy_agent.errors import InsufficientFundsError
 from strategy_agent.models import Fill, MarketRules, TradeHistoryEntry
+from strategy_agent.portfolio.funding import FundingPayment, funding_amount
 from strategy_agent.portfolio.ledger import Ledger
 from strategy_agent.trading_history.metrics import trade_net_pnl
 
@@ -26,6 +29,10 @@ REL = 1e-9
 quantities = st.floats(min_value=1e-4, max_value=20, allow_nan=False, allow_infinity=False)
 prices = st.floats(min_value=0.5, max_value=1_000, allow_nan=False, allow_infinity=False)
 fee_rates = st.sampled_from([0.0, 1e-4, 1e-3, 5e-3])
+funding_rates = st.one_of(
+    st.sampled_from([0.0, 1e-4, -1e-4, 0.00375, -0.00375]),
+    st.floats(min_value=-0.01, max_value=0.01, allow_nan=False, allow_infinity=False),
+)
 symbols = st.sampled_from(SYMBOLS)
 contract_sizes = st.one_of(
     st.just(1.0),
@@ -46,7 +53,7 @@ class ContractSizes(MarketRulesProvider):
 
 
 # A step is a fill of a random size, a close of exactly the held quantity, a flip
-# past it, or a mark-to-market move.
+# past it, a mark-to-market move, or a funding payment on the held position.
 plain_fills = st.tuples(
     st.just("fill"), symbols, st.sampled_from(["buy", "sell"]), quantities, prices, fee_rates
 )
@@ -56,6 +63,7 @@ steps = st.one_of(
     st.tuples(st.just("close"), symbols, prices, fee_rates),
     st.tuples(st.just("flip"), symbols, quantities, prices, fee_rates),
     st.tuples(st.just("mark"), symbols, prices),
+    st.tuples(st.just("funding"), symbols, funding_rates),
 )
 
 books = st.builds(
@@ -124,7 +132,11 @@ def _scale(ledger: Ledger, traded: float) -> float:
 def _assert_reconciles(ledger: Ledger, traded: float) -> None:
     tolerance = REL * _scale(ledger, traded)
     expected = (
-        ledger.initial_capital + ledger.realized_pnl + ledger.unrealized_pnl - ledger.fees_paid
+        ledger.initial_capital
+        + ledger.realized_pnl
+        + ledger.unrealized_pnl
+        - ledger.fees_paid
+        - ledger.funding_paid
     )
     assert math.isclose(ledger.equity, expected, rel_tol=REL, abs_tol=tolerance)
     by_hand = ledger.cash + sum(
@@ -140,11 +152,24 @@ def _assert_reconciles(ledger: Ledger, traded: float) -> None:
 def _book_state(ledger: Ledger) -> tuple[Any, ...]:
     """Everything replay must rebuild; marks are excluded (replay marks at fill prices)."""
     positions = {s: dataclasses.replace(p, mark_price=0.0) for s, p in ledger.positions.items()}
-    return ledger.cash, ledger.realized_pnl, ledger.fees_paid, positions
+    return ledger.cash, ledger.realized_pnl, ledger.fees_paid, ledger.funding_paid, positions
+
+
+def _funding_for(ledger: Ledger, step: tuple[Any, ...], ts: int) -> FundingPayment | None:
+    """The payment a funding step stands for on the held position (None when flat)."""
+    _, symbol, rate = step
+    position = ledger.positions.get(symbol)
+    if position is None:
+        return None
+    size, mark = position.contract_size, position.mark_price
+    amount = funding_amount(position.quantity, size, mark, rate)
+    return FundingPayment(ts, symbol, ts, position.quantity, size, mark, rate, amount)
 
 
 def _run(
-    book: dict[str, Any], script: list[tuple[Any, ...]]
+    book: dict[str, Any],
+    script: list[tuple[Any, ...]],
+    payments: list[FundingPayment] | None = None,
 ) -> tuple[Ledger, list[Fill], list[TradeHistoryEntry], float]:
     ledger = Ledger(
         10_000,
@@ -159,6 +184,18 @@ def _run(
     for ts, step in enumerate(script, start=1):
         if step[0] == "mark":
             ledger.mark({step[1]: step[2]}, ts=ts)
+        elif step[0] == "funding":
+            if (payment := _funding_for(ledger, step, ts)) is not None:
+                cash, paid = ledger.cash, ledger.funding_paid
+                ledger.apply_funding(payment)
+                assert ledger.cash == cash - payment.amount
+                assert ledger.funding_paid == paid + payment.amount
+                # a long pays a positive rate, a short earns it
+                held = ledger.quantity(payment.symbol)
+                assert (payment.amount > 0) == (held * payment.rate > 0)
+                if payments is not None:
+                    payments.append(payment)
+                traded += abs(payment.amount)
         elif (fill := _fill_for(ledger, step, ts)) is not None:
             if book["enforce"] and ledger.check(
                 fill.symbol, fill.side, fill.quantity, fill.price, fill.fee
@@ -192,7 +229,8 @@ def test_ledger_reconciles_after_every_step(
 @settings(max_examples=300, deadline=None)
 @given(book=books, script=st.lists(steps, min_size=8, max_size=60))
 def test_replay_equals_the_live_ledger(book: dict[str, Any], script: list[tuple[Any, ...]]) -> None:
-    live, fills, trades, _ = _run(book, script)
+    payments: list[FundingPayment] = []
+    live, fills, trades, _ = _run(book, script, payments)
     replayed = Ledger.replay(
         fills,
         initial_capital=10_000,
@@ -200,8 +238,12 @@ def test_replay_equals_the_live_ledger(book: dict[str, Any], script: list[tuple[
         max_leverage=book["max_leverage"],
         strategy_id="prop",
         rules=book["rules"],
+        funding=payments,
     )
     assert _book_state(replayed) == _book_state(live)
+    assert replayed.funding_paid == sum(p.amount for p in payments) or math.isclose(
+        replayed.funding_paid, sum(p.amount for p in payments), rel_tol=REL, abs_tol=REL * 1e4
+    )
 
     again = Ledger(
         10_000,

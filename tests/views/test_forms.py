@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from strategy_agent.models import UserRequest
@@ -171,3 +174,45 @@ def test_the_message_goes_once_the_field_is_fixed() -> None:
     outcome = forms.build_request(values)
     assert outcome.errors == {}
     assert outcome.request is not None and outcome.request.trading.initial_capital == 5_000.0
+
+
+# -- symbols at creation -------------------------------------------------------------------
+
+
+def test_simulated_symbols_outside_its_list_are_refused_with_a_suggestion() -> None:
+    values = forms.default_values()
+    values["trading.symbols"] = ["FOO/USDT", "btcusdt", "ETH/USDT"]
+    outcome = forms.build_request(values)
+    assert outcome.request is None
+    message = outcome.errors["trading.symbols"]
+    assert "'FOO/USDT' is not a market on the simulated market; did you mean" in message
+    assert "'btcusdt' is not a symbol in ccxt's notation" in message
+    assert "did you mean 'BTC/USDT'" in message
+    assert "ETH/USDT" not in message.replace("e.g. 'BTC/USDT'", "")
+
+
+def test_a_real_exchange_is_checked_against_its_markets_once_they_are_loaded() -> None:
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "ccxt_markets"
+    markets = json.loads((fixtures / "okx.json").read_text())  # okx's recorded load_markets()
+    values = forms.default_values()
+    values["exchange.exchange_id"] = "okx"
+    values["trading.symbols"] = ["BTC/USDT", "ETH/USDT"]
+    assert forms.build_request(values).ok  # markets not loaded: the notation is enough
+    assert forms.build_request(values, markets).ok
+    values["trading.symbols"] = ["BTC/USDX"]
+    outcome = forms.build_request(values, markets)
+    assert "'BTC/USDX' is not a market on okx" in outcome.errors["trading.symbols"]
+    values["trading.symbols"] = ["BTC/USDT"]
+    values["exchange.market_type"] = "swap"
+    outcome = forms.build_request(values, markets)
+    assert "market type swap trades perpetual swaps" in outcome.errors["trading.symbols"]
+    assert "'BTC/USDT:USDT'" in outcome.errors["trading.symbols"]
+    values["trading.symbols"] = ["BTC/USDT:USDT"]
+    assert forms.build_request(values, markets).ok
+
+
+def test_an_unknown_exchange_id_is_refused_with_the_closest_ids() -> None:
+    values = forms.default_values()
+    values["exchange.exchange_id"] = "binanse"
+    outcome = forms.build_request(values)
+    assert "'binance'" in outcome.errors["exchange.exchange_id"]
