@@ -47,6 +47,8 @@ HistoryKind = Literal[
     "features", "compose", "instructions", "execution", "error", "alert", "funding"
 ]
 ExecutionStatus = Literal["filled", "rejected", "error"]
+# where a paper order fills on a stepped market (ExchangeConfig.fill_at)
+FillAt = Literal["next_open", "close"]
 OutcomeStatus = Literal["accepted", "clamped", "rejected"]
 
 INTERVAL_MS: dict[str, int] = {
@@ -222,6 +224,12 @@ class ExchangeConfig(Dto):
     its public endpoints; ``paper`` fills on its live tickers, ``testnet`` and
     ``live`` send orders. ``api_url`` sends every REST call to that base URL
     instead of the exchange's hosts (a proxy, or a test server).
+
+    ``fill_at``: where a paper order fills on a stepped market (the simulated
+    one, replays, backtests): ``next_open`` (default), at the open of the
+    candle after the one the decision closed on, as a live order sent after
+    the close would; ``close``, at that decision candle's close (the same-close
+    rule). Paper trading on a live market fills on the ticker either way.
     """
 
     exchange_id: str = Field(default="simulated", min_length=1)
@@ -234,6 +242,7 @@ class ExchangeConfig(Dto):
     api_key_env: str | None = None
     secret_key_env: str | None = None
     api_url: str | None = None
+    fill_at: FillAt = "next_open"
 
     @field_validator("api_key_env", "secret_key_env")
     @classmethod
@@ -515,9 +524,10 @@ class Fill(Dto):
 class ExecutionResult(Dto):
     """The gateway's answer for one instruction.
 
-    ``price_source`` says which price a paper fill started from (``close``: the
-    latest closed candle; ``ask``/``bid``/``last``: the exchange's ticker at
-    execution time) and ``reference_price`` is that price, before slippage.
+    ``price_source`` says which price a paper fill started from (``next_open``:
+    the open of the candle after the decision; ``close``: the latest closed
+    candle; ``ask``/``bid``/``last``: the exchange's ticker at execution time)
+    and ``reference_price`` is that price, before slippage.
     """
 
     instruction_id: str

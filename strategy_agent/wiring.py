@@ -5,11 +5,16 @@ By ``exchange_id``, ``trading_mode`` and ``replay``:
 ==========================  ===================  ==============  ============  =====================
 market                      data source          clock           rules         gateway (fill prices)
 ==========================  ===================  ==============  ============  =====================
-``simulated``               simulated market     stepped         simulated     paper (latest close)
-ccxt id, ``replay`` set     stored / CSV candles stepped         exchange's    paper (latest close)
+``simulated``               simulated market     stepped         simulated     paper (next open)
+ccxt id, ``replay`` set     stored / CSV candles stepped         exchange's    paper (next open)
+a backtest (``replay_ports``) candles of its batch stepped       exchange's    paper (next open)
 ccxt id, ``paper``          exchange, live       wall clock      exchange's    paper (ticker now)
 ccxt id, testnet / live     exchange, live       wall clock      exchange's    ``CcxtExecutionGateway``
 ==========================  ===================  ==============  ============  =====================
+
+On a stepped market an order decided on the close of candle t fills at the open
+of t+1 (``NextOpenPrices``), or at t's close with ``fill_at = "close"``
+(``ClosePrices``): one rule for paper runs and backtests.
 
 A stepped clock moves one candle per cycle at the runner's fast pace
 (``FixedPaceScheduler``); the wall clock decides once per closed candle
@@ -33,7 +38,12 @@ from strategy_agent.data.market_rules import SimulatedMarketRules
 from strategy_agent.data.simulated_market import DEFAULT_ORIGIN_MS, SimulatedMarketDataSource
 from strategy_agent.data.symbols import SIMULATED_EXCHANGE, symbol_syntax_problem, validate_symbols
 from strategy_agent.errors import ConfigurationError
-from strategy_agent.execution.fill_prices import ClosePrices, FillPrices, TickerPrices
+from strategy_agent.execution.fill_prices import (
+    ClosePrices,
+    FillPrices,
+    NextOpenPrices,
+    TickerPrices,
+)
 from strategy_agent.execution.interfaces import ExecutionGateway
 from strategy_agent.execution.paper_trading import PaperExecutionGateway
 from strategy_agent.models import UserRequest, interval_ms
@@ -42,6 +52,7 @@ from strategy_agent.scheduling import CandleCloseScheduler, FixedPaceScheduler, 
 
 if TYPE_CHECKING:
     from strategy_agent.data.ccxt_market import CcxtMarketDataSource
+    from strategy_agent.data.replay_market import ReplayMarketDataSource
     from strategy_agent.portfolio.ledger import Ledger
     from strategy_agent.trading_history.store import SqliteStore
 
@@ -211,7 +222,7 @@ def build_market(
         source = SimulatedMarketDataSource(
             symbols=trading.symbols, seed=trading.seed, clock=stepped, origin_ms=DEFAULT_ORIGIN_MS
         )
-        prices = ClosePrices(source, stepped, trading.symbols, trading.interval)
+        prices = stepped_prices(request, source, stepped)
         return MarketPorts(source, stepped, SimulatedMarketRules(), prices, stepped=stepped)
     if request.replay is not None:
         return _replay_market(request, last_cycle_ts, store)
@@ -255,10 +266,33 @@ def _replay_market(
     spans = [source.span(symbol) for symbol in trading.symbols]
     start = replay.start_ms or max(first for first, _ in spans) + (trading.lookback + 1) * step
     clock.set(last_cycle_ts if last_cycle_ts is not None else start - step)
-    rules = _replay_rules(request)
-    prices = ClosePrices(source, clock, trading.symbols, trading.interval)
     end_ms = min(last for _, last in spans) + step
-    return MarketPorts(source, clock, rules, prices, stepped=clock, end_ms=end_ms)
+    return replay_ports(request, source, clock, end_ms)
+
+
+def replay_ports(
+    request: UserRequest, source: ReplayMarketDataSource, clock: ManualClock, end_ms: int
+) -> MarketPorts:
+    """Stepped ports on recorded candles: ``source`` read through ``clock`` (which the caller
+    set one candle before the first decision), the exchange's rules, the stepped fill rule.
+
+    ``end_ms``: when the last candle to decide on closes. A backtest builds its runs
+    here, on the candles its batch loaded once.
+    """
+    prices = stepped_prices(request, source, clock)
+    return MarketPorts(source, clock, _replay_rules(request), prices, stepped=clock, end_ms=end_ms)
+
+
+def stepped_prices(
+    request: UserRequest,
+    source: SimulatedMarketDataSource | ReplayMarketDataSource,
+    clock: Clock,
+) -> FillPrices:
+    """The fill rule of a stepped market: the next candle's open, or the close (``fill_at``)."""
+    trading = request.trading
+    if request.exchange.fill_at == "close":
+        return ClosePrices(source, clock, trading.symbols, trading.interval)
+    return NextOpenPrices(source, clock, trading.interval)
 
 
 def _replay_rules(request: UserRequest) -> MarketRulesProvider:

@@ -105,6 +105,17 @@ class ReplayMarketDataSource(MarketDataSource):
         stamps, _ = self._symbol(symbol)
         return int(stamps[0]), int(stamps[-1])
 
+    def next_open(self, symbol: str, interval: str, ts: int) -> tuple[int, float] | None:
+        """``(open time, open)`` of the recorded candle opening at or after ``ts`` and before
+        ``ts + interval``, whatever the clock shows: only a fill price reads this
+        (``NextOpenPrices``), never a decision. ``None`` after the last recorded candle
+        (or across a hole in the data)."""
+        stamps, values = self._symbol(symbol)
+        index = int(np.searchsorted(stamps, ts, side="left"))
+        if index >= len(stamps) or stamps[index] >= ts + interval_ms(interval):
+            return None
+        return int(stamps[index]), float(values[index, 0])
+
     def get_recent_candles(self, symbols: list[str], interval: str, lookback: int) -> list[Candle]:
         """The last ``lookback`` candles of each symbol closed at the clock's now, oldest first."""
         if lookback < 0:

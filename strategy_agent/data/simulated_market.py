@@ -184,6 +184,17 @@ class SimulatedMarketDataSource(MarketDataSource):
             candles.extend(self._candles(symbol, interval, start, end))
         return candles
 
+    def next_open(self, symbol: str, interval: str, ts: int) -> tuple[int, float] | None:
+        """``(open time, open)`` of the candle opening at or after ``ts`` (within one interval),
+        generated whether or not the clock has reached it: only a fill price reads this
+        (``NextOpenPrices``), never a decision. ``None`` before the origin."""
+        step_ms = interval_ms(interval)
+        index = -(-(ts - self._origin_ms) // step_ms)  # ceil: the first open at or after ts
+        if index < 0:
+            return None
+        opened = self._origin_ms + index * step_ms
+        return opened, float(self._ohlcv(_clean_symbol(symbol), step_ms, index, index + 1)[0, 0])
+
     def history(
         self,
         symbol: str,

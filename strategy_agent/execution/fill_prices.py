@@ -4,8 +4,15 @@ The paper gateway asks ``price_for(symbol, side)`` for each instruction, at
 execution time, and gets a ``FillQuote``: the price the fill starts from
 (before slippage) and its source, which the result records.
 
+- ``NextOpenPrices``: the open of the candle after the decision (the one that
+  opens at the market's clock; the decision saw only candles closed by then),
+  read from the data source by the gateway alone, never by the decision; source
+  ``next_open``. The default of stepped markets (``fill_at = "next_open"``):
+  an order decided on the close of candle t fills at the open of t+1, as a
+  live order sent after the close would. At the end of the data there is no
+  such candle: the order is not filled (``missing_reason`` says so).
 - ``ClosePrices``: the latest closed candle's close, as of the market's clock
-  (the simulated market and replays); source ``close``.
+  (the same-close rule, ``fill_at = "close"``); source ``close``.
 - ``TickerPrices``: the exchange's ticker now (live market data, paper money):
   the ask for a buy, the bid for a sell; the last price when the exchange
   gives no bid or ask (Binance's futures ticker has none); source ``ask``,
@@ -18,6 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from strategy_agent.clock import Clock
@@ -39,6 +47,15 @@ class FillPrices(Protocol):
 
     def price_for(self, symbol: str, side: Side) -> FillQuote | None:
         """The price a ``side`` order of ``symbol`` fills from now, or None when there is none."""
+        ...
+
+
+class OpenSource(Protocol):
+    """What ``NextOpenPrices`` needs of a stepped data source (simulated market, replays)."""
+
+    def next_open(self, symbol: str, interval: str, ts: int) -> tuple[int, float] | None:
+        """``(open time, open)`` of the first candle opening at or after ``ts`` (epoch ms)
+        and before ``ts + interval``; ``None`` when the data has no such candle."""
         ...
 
 
@@ -90,6 +107,42 @@ class ClosePrices:
             self._closes = {name: close for name, (_, close) in latest.items()}
             self._read_at = now
         return _quote(self._closes.get(symbol), "close")
+
+
+class NextOpenPrices:
+    """The open of the candle that opens at ``clock``'s now (the one after the decision).
+
+    Only the gateway asks this port; the decision's candles stop at the last
+    closed one (``get_recent_candles``), so the open it fills at is never seen
+    before the order is made.
+    """
+
+    def __init__(self, source: OpenSource, clock: Clock, interval: str) -> None:
+        interval_ms(interval)  # a clear error for an unknown interval
+        self._source = source
+        self._clock = clock
+        self._interval = interval
+
+    def price_for(self, symbol: str, side: Side) -> FillQuote | None:
+        found = self._source.next_open(symbol, self._interval, self._clock.now_ms())
+        return None if found is None else _quote(found[1], "next_open")
+
+    def missing_reason(self, symbol: str) -> str:
+        """Why an order of ``symbol`` cannot fill now (recorded on the rejected result)."""
+        now = self._clock.now_ms()
+        when = datetime.fromtimestamp(now / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
+        return (
+            f"not filled: no {self._interval} candle of {symbol} opens at {when} UTC, after the "
+            f"decision (end of the data); orders fill at the next candle's open"
+        )
+
+
+def missing_reason(prices: FillPrices, symbol: str) -> str:
+    """Why ``prices`` has no price for ``symbol`` now: the port's own words when it has them."""
+    explain = getattr(prices, "missing_reason", None)
+    if callable(explain):
+        return str(explain(symbol))
+    return f"no price for {symbol}; no closed candle yet"
 
 
 class TickerPrices:

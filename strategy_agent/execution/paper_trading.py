@@ -2,10 +2,13 @@
 
 The reference price ``p`` comes through the ``FillPrices`` port, asked at
 execution time (``execution.fill_prices``): on the simulated market and in
-replays the latest closed candle's close; on a real exchange's live data the
+replays (paper runs and backtests alike) the open of the candle after the
+decision (``fill_at = "next_open"``, the default), or the latest closed
+candle's close (``fill_at = "close"``); on a real exchange's live data the
 ticker now, the ask for a buy and the bid for a sell (the last price when the
 exchange gives no bid/ask). Each result records ``price_source`` and
-``reference_price``.
+``reference_price``. With no price (the data ended before the next candle) the
+order is rejected, not filled, with the port's reason.
 
 Fill rule:
 
@@ -35,10 +38,17 @@ import math
 from collections.abc import Callable
 
 from strategy_agent.clock import Clock
-from strategy_agent.execution.fill_prices import FillPrices, FillQuote, as_fill_prices
+from strategy_agent.execution.fill_prices import (
+    FillPrices,
+    FillQuote,
+    as_fill_prices,
+    missing_reason,
+)
 from strategy_agent.execution.interfaces import ExecutionGateway
 from strategy_agent.models import ExecutionResult, ExecutionStatus, Fill, TradeInstruction
 from strategy_agent.portfolio.ledger import Ledger
+
+_PRICE_NAMES = {"close": "last close", "next_open": "next open"}
 
 
 class PaperExecutionGateway(ExecutionGateway):
@@ -87,9 +97,7 @@ class PaperExecutionGateway(ExecutionGateway):
         symbol = instruction.instrument.symbol
         quote = self._prices.price_for(symbol, instruction.side)
         if quote is None:
-            return _result(
-                instruction, ts, "rejected", reason=f"no price for {symbol}; no closed candle yet"
-            )
+            return _result(instruction, ts, "rejected", reason=missing_reason(self._prices, symbol))
         price_or_reason = self._fill_price(instruction, quote)
         if isinstance(price_or_reason, str):
             return _result(instruction, ts, "rejected", reason=price_or_reason, quote=quote)
@@ -142,7 +150,7 @@ class PaperExecutionGateway(ExecutionGateway):
         if limit is None:
             return "limit order without limit_price; set it or use price_mode market"
         if (buy and limit < reference) or (not buy and limit > reference):
-            where = "last close" if quote.source == "close" else f"{quote.source} price"
+            where = _PRICE_NAMES.get(quote.source, f"{quote.source} price")
             return (
                 f"limit not marketable: {instruction.side} limit {limit:g}, {where} {reference:g}"
             )

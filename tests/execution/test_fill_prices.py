@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from strategy_agent.clock import ManualClock
+from strategy_agent.data.replay_market import ReplayMarketDataSource
 from strategy_agent.data.simulated_market import DEFAULT_ORIGIN_MS, SimulatedMarketDataSource
 from strategy_agent.execution.fill_prices import (
     CallablePrices,
     ClosePrices,
     FillQuote,
+    NextOpenPrices,
     TickerPrices,
     ticker_quote,
 )
@@ -90,3 +93,35 @@ def test_a_plain_function_is_a_close_price() -> None:
         [order("buy")]
     )
     assert result.price_source == "close" and result.reference_price == 50.0
+
+
+def test_the_next_open_is_the_candle_after_the_decision_generated_or_recorded() -> None:
+    clock = ManualClock(DEFAULT_ORIGIN_MS + 50 * H)  # bar 49 has just closed, bar 50 opens
+    source = SimulatedMarketDataSource(seed=42, clock=clock, origin_ms=DEFAULT_ORIGIN_MS)
+    prices = NextOpenPrices(source, clock, "1h")
+    bars = source.history(BTC, "1h", 0, 60, closed_only=False).set_index("ts")
+    quote = prices.price_for(BTC, "buy")
+    assert quote == FillQuote(bars.loc[DEFAULT_ORIGIN_MS + 50 * H, "open"], "next_open")
+    # the decision's candles stop at bar 49: the open it fills at is not among them
+    seen = source.get_recent_candles([BTC], "1h", 5)
+    assert max(c.ts for c in seen) == DEFAULT_ORIGIN_MS + 49 * H
+
+    frame = pd.DataFrame(
+        {
+            "ts": [0, H, 2 * H],
+            "open": [10.0, 11.0, 12.5],
+            "high": [11.0, 12.0, 13.0],
+            "low": [9.0, 10.0, 12.0],
+            "close": [10.5, 11.5, 12.8],
+            "volume": [1.0, 1.0, 1.0],
+        }
+    )
+    replay_clock = ManualClock(2 * H)  # candles 0 and 1 closed
+    replay = ReplayMarketDataSource({BTC: frame}, "1h", clock=replay_clock)
+    recorded = NextOpenPrices(replay, replay_clock, "1h")
+    assert recorded.price_for(BTC, "sell") == FillQuote(12.5, "next_open")
+    replay_clock.set(3 * H)  # every candle closed: nothing opens after the last one
+    assert recorded.price_for(BTC, "sell") is None
+    assert "end of the data" in recorded.missing_reason(BTC)
+    [result] = PaperExecutionGateway(Ledger(1_000), recorded, replay_clock).execute([order("buy")])
+    assert result.status == "rejected" and result.reason == recorded.missing_reason(BTC)
