@@ -77,7 +77,7 @@ def cycle_records(
 
     return [
         rec("features", features_payload(features, candles)),
-        rec("compose", compose_payload(cycle, context, result, prompt_version)),
+        rec("compose", compose_payload(cycle, context, result, prompt_version, candles)),
         rec(
             "instructions",
             {"instructions": [i.model_dump(mode="json") for i in result.instructions]},
@@ -87,9 +87,15 @@ def cycle_records(
 
 
 def compose_payload(
-    cycle: int, context: ComposeContext, result: ComposeResult, prompt_version: int | None
+    cycle: int,
+    context: ComposeContext,
+    result: ComposeResult,
+    prompt_version: int | None,
+    candles: Mapping[str, Mapping[str, float]] | None = None,
 ) -> dict[str, Any]:
-    """The ``compose`` record: the policy's audit, the proposal, one outcome per item."""
+    """The ``compose`` record: the policy's audit, the proposal, one outcome per item, and
+    the cycle's data window (``data_window``: the open time, epoch ms, of the last closed
+    candle of each symbol the cycle saw; see ``data_window``)."""
     payload = dict(result.audit)
     payload.update(
         {
@@ -102,9 +108,20 @@ def compose_payload(
             **({"quotes": context.market_quotes} if context.market_quotes else {}),
             "prompt_version": prompt_version,
             "prompt_hash": prompt_hash(context.prompt_text),
+            "data_window": data_window(candles or {}),
         }
     )
     return payload
+
+
+def data_window(candles: Mapping[str, Mapping[str, float]]) -> dict[str, int]:
+    """``{symbol: open time of the last closed candle the cycle saw}`` (epoch ms).
+
+    With the cycle's ``ts`` it proves what the decision could know: every
+    candle it saw closed at ``ts`` or before (``open + interval <= ts``);
+    ``lookahead-check`` verifies it on every cycle.
+    """
+    return {symbol: int(candle["ts"]) for symbol, candle in sorted(candles.items())}
 
 
 def features_payload(

@@ -2,7 +2,9 @@
 
 Some OpenAI-compatible proxies deliver the plan as a tool (function) call with
 empty text; its arguments are then the reply (and what is stored as the raw
-reply). A reply stopped by a content filter, refused, or cut off by
+reply). Its ``cost_usd`` is priced at the config's ``input_cost_per_mtok`` and
+``output_cost_per_mtok`` when both are set (as the backtest's estimate and
+budget price it), else by litellm. A reply stopped by a content filter, refused, or cut off by
 ``max_tokens`` is never parsed, not even in part: ``stopped_reason`` says why,
 and the policy repairs (cut off) or falls back (filtered, refused).
 """
@@ -15,6 +17,7 @@ from types import ModuleType
 from typing import Any
 
 from strategy_agent.errors import InvalidPlanError
+from strategy_agent.models import ModelConfig
 
 
 class ReplyStopped(InvalidPlanError):
@@ -40,8 +43,8 @@ class Reply:
     refusal: str | None = None
 
 
-def reply_of(litellm: ModuleType, response: Any) -> Reply:
-    """The ``Reply`` of a litellm ``ModelResponse``."""
+def reply_of(litellm: ModuleType, response: Any, config: ModelConfig | None = None) -> Reply:
+    """The ``Reply`` of a litellm ``ModelResponse`` (``config``: its configured prices)."""
     choice = response.choices[0] if getattr(response, "choices", None) else None
     message = getattr(choice, "message", None)
     content = getattr(message, "content", None)
@@ -53,11 +56,14 @@ def reply_of(litellm: ModuleType, response: Any) -> Reply:
     usage = getattr(response, "usage", None)
     reasoning = getattr(message, "reasoning_content", None)
     refusal = getattr(message, "refusal", None)
+    prompt_tokens = int_or_none(getattr(usage, "prompt_tokens", None))
+    completion_tokens = int_or_none(getattr(usage, "completion_tokens", None))
+    configured = configured_cost(config, prompt_tokens, completion_tokens)
     return Reply(
         text=text,
-        prompt_tokens=int_or_none(getattr(usage, "prompt_tokens", None)),
-        completion_tokens=int_or_none(getattr(usage, "completion_tokens", None)),
-        cost_usd=_cost(litellm, response),
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        cost_usd=configured if configured is not None else _cost(litellm, response),
         finish_reason=_str_or_none(getattr(choice, "finish_reason", None)),
         cached=False,
         source=source,
@@ -132,6 +138,21 @@ def int_or_none(value: Any) -> int | None:
 
 def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def configured_cost(
+    config: ModelConfig | None, prompt_tokens: int | None, completion_tokens: int | None
+) -> float | None:
+    """US dollars of these tokens at the config's prices per million; ``None`` when the
+    config does not set both prices or the provider reported no usage."""
+    if config is None or config.input_cost_per_mtok is None or config.output_cost_per_mtok is None:
+        return None
+    if prompt_tokens is None and completion_tokens is None:
+        return None
+    return (
+        (prompt_tokens or 0) * config.input_cost_per_mtok
+        + (completion_tokens or 0) * config.output_cost_per_mtok
+    ) / 1_000_000
 
 
 def _cost(litellm: ModuleType, response: Any) -> float | None:

@@ -177,7 +177,7 @@ class LlmTransport:
                 response = litellm.completion(**kwargs)
             except Exception as raw_again:
                 raise self._translate(raw_again) from None
-        return reply_of(litellm, response)
+        return reply_of(litellm, response, self.config)
 
     def _request_kwargs(self, messages: Messages) -> dict[str, Any]:
         config = self.config
