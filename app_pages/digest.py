@@ -45,7 +45,7 @@ def digest() -> None:
         grid(
             digest_frame,
             {
-                "Realized P&L (USDT)": SIGNED,
+                "Net realized P&L (USDT)": SIGNED,
                 "Win rate (%)": PCT_PLAIN,
                 "Avg holding (h)": lambda v: f"{v:,.1f}",
                 "Avg entry (USDT)": PRICE,
@@ -71,7 +71,7 @@ def digest() -> None:
                 "Entry (USDT)": PRICE,
                 "Exit (USDT)": PRICE,
                 "Net P&L (USDT)": SIGNED,
-                "P&L (%)": PCT,
+                "Net P&L (%)": PCT,
                 "Fees (USDT)": MONEY,
                 "Holding (h)": lambda v: f"{v:,.1f}",
             },

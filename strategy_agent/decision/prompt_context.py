@@ -179,7 +179,7 @@ def render_digest(digest: TradeDigest, now_ms: int) -> str:
         "sym",
         "trades",
         "win%",
-        "realized",
+        "net_pnl",
         "avg_hold",
         "score",
         "last_trade_ago",

@@ -9,7 +9,9 @@ Definitions, per symbol (fills and trades are taken in the order given, which
 is the order they happened):
 
 - ``trade_count``: number of closed round trips (``TradeHistoryEntry`` rows).
-- ``realized_pnl``: sum of ``fill.realized_pnl`` (before fees).
+- ``realized_pnl``: realized P&L net of fees: sum of ``fill.realized_pnl - fill.fee``
+  (``metrics.net_pnl`` per fill; the same definition as a trade's net P&L, so this
+  figure, the win rate and the score agree in sign).
 - ``win_rate``: winners / closed trades, where a winner has net P&L
   ``metrics.trade_net_pnl`` (``realized_pnl - fees``, the trade's entry and exit
   fees) > 0; ``None`` with no closed trade.
@@ -42,7 +44,7 @@ from strategy_agent.models import (
     TradeDigestEntry,
     TradeHistoryEntry,
 )
-from strategy_agent.trading_history.metrics import trade_net_pnl
+from strategy_agent.trading_history.metrics import net_pnl, trade_net_pnl
 
 RECENT_TRADES = 5
 
@@ -82,7 +84,7 @@ class _SymbolStats:
     last_loss_ts: int | None = None
 
     def add_fill(self, fill: Fill) -> None:
-        self.realized_pnl += fill.realized_pnl
+        self.realized_pnl += net_pnl(fill.realized_pnl, fill.fee)
         self.last_fill_ts = fill.ts
 
     def add_trade(self, trade: TradeHistoryEntry) -> None:
@@ -209,7 +211,7 @@ def _rebuild_entry(
     return TradeDigestEntry(
         instrument=InstrumentRef(symbol=symbol),
         trade_count=len(trades),
-        realized_pnl=sum(f.realized_pnl for f in fills),
+        realized_pnl=sum(net_pnl(f.realized_pnl, f.fee) for f in fills),
         win_rate=sum(1 for n in nets if n > 0) / len(trades) if trades else None,
         avg_holding_ms=sum(holdings) / len(holdings) if holdings else None,
         last_trade_ts=fills[-1].ts if fills else None,

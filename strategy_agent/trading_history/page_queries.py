@@ -98,14 +98,16 @@ def equity_column(store: SqliteStore, strategy_id: str) -> EquitySeries:
 
 
 def cycle_span(store: SqliteStore, strategy_id: str) -> tuple[int, int, int] | None:
-    """(first cycle ts, last cycle ts, cycles) of the strategy, or None before its first cycle.
+    """(first ts, last ts, number) of the strategy's successful cycles, or None before one.
 
-    Two index seeks on ``cycles`` (by cycle number), whatever the history's length.
+    A failed cycle decided nothing, so it neither widens the window a strategy
+    is ranked over nor counts as a decision. Index seeks on ``cycles`` (by
+    cycle number), whatever the history's length.
     """
     row = store.db.execute(
-        "SELECT (SELECT ts FROM cycles WHERE strategy_id = :sid ORDER BY cycle LIMIT 1), "
-        "(SELECT ts FROM cycles WHERE strategy_id = :sid ORDER BY cycle DESC LIMIT 1), "
-        "(SELECT MAX(cycle) FROM cycles WHERE strategy_id = :sid)",
+        "SELECT (SELECT ts FROM cycles WHERE strategy_id = :sid AND ok = 1 ORDER BY cycle LIMIT 1), "
+        "(SELECT ts FROM cycles WHERE strategy_id = :sid AND ok = 1 ORDER BY cycle DESC LIMIT 1), "
+        "(SELECT COUNT(*) FROM cycles WHERE strategy_id = :sid AND ok = 1)",
         {"sid": strategy_id},
     ).fetchone()
     if row is None or row[0] is None:

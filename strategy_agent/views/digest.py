@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 DIGEST_COLUMNS = [
     "Symbol",
     "Closed trades",
-    "Realized P&L (USDT)",
+    "Net realized P&L (USDT)",
     "Win rate (%)",
     "Avg holding (h)",
     "Avg entry (USDT)",
@@ -39,7 +39,7 @@ TRADE_COLUMNS = [
     "Entry (USDT)",
     "Exit (USDT)",
     "Net P&L (USDT)",
-    "P&L (%)",
+    "Net P&L (%)",
     "Fees (USDT)",
     "Holding (h)",
 ]
@@ -57,7 +57,7 @@ def digest_table(store: SqliteStore, strategy_id: str) -> pd.DataFrame:
             {
                 "Symbol": symbol,
                 "Closed trades": entry.trade_count,
-                "Realized P&L (USDT)": entry.realized_pnl,
+                "Net realized P&L (USDT)": entry.realized_pnl,
                 "Win rate (%)": None if entry.win_rate is None else entry.win_rate * 100.0,
                 "Avg holding (h)": None
                 if entry.avg_holding_ms is None
@@ -100,7 +100,7 @@ def closed_trades(
                 "Entry (USDT)": r["entry_price"],
                 "Exit (USDT)": r["exit_price"],
                 "Net P&L (USDT)": net_pnl(r["realized_pnl"], r["fees"]),
-                "P&L (%)": r["realized_pnl_pct"],
+                "Net P&L (%)": r["realized_pnl_pct"],
                 "Fees (USDT)": r["fees"],
                 "Holding (h)": None if r["holding_ms"] is None else r["holding_ms"] / 3_600_000,
             }

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from strategy_agent.decision.prompt_choice import prompt_choice
 from strategy_agent.models import UserRequest, interval_ms
 from strategy_agent.trading_history import metrics, page_queries
 from strategy_agent.trading_history.run_metrics import RunMetrics, Window, run_metrics
@@ -237,7 +238,7 @@ def _row(store: SqliteStore, strategy: StrategyRow, figures: StrategyFigures) ->
         "LLM cost (USD)": run.llm_cost_usd,
         "Cost per trade (USD)": run.cost_per_trade_usd,
         "Equity (USDT)": equity,
-        "Cycles": store.cycle_count(strategy.id),
+        "Cycles": store.cycle_count(strategy.id) - store.failed_cycle_count(strategy.id),
         "Model": f"{request.llm.provider}/{request.llm.model_id}",
         "Prompt": prompt_label(request),
         "id": strategy.id,
@@ -308,14 +309,18 @@ def _llm_cost(store: SqliteStore, request: UserRequest, strategy_id: str) -> flo
 
 
 def prompt_label(request: UserRequest) -> str:
-    """A short name of the strategy's prompt: template id, the custom text's start, or the rule."""
-    trading = request.trading
-    if trading.custom_prompt and trading.custom_prompt.strip():
-        text = " ".join(trading.custom_prompt.split())
+    """A short name of the prompt the strategy runs with (``prompt_choice``, the one rule).
+
+    The custom text's start, the template id (``default template <id>`` for an
+    LLM strategy without a prompt of its own), or "built-in rule".
+    """
+    choice = prompt_choice(request.trading, uses_prompt=not request.llm.is_builtin)
+    if choice.source == "custom":
+        text = " ".join(choice.text.split())
         return text if len(text) <= PROMPT_LABEL_CHARS else text[: PROMPT_LABEL_CHARS - 1] + "…"
-    if trading.template_id:
-        return f"template: {trading.template_id}"
-    return "built-in rule" if request.llm.is_builtin else "(no prompt)"
+    if choice.template_id is not None:
+        return choice.source.replace("template ", "template: ", 1)
+    return "built-in rule"
 
 
 def benchmark(store: SqliteStore, strategy: StrategyRow) -> pd.DataFrame | None:

@@ -233,3 +233,13 @@ def test_incremental_digest_equals_rebuild(
     for symbol, entry in rebuilt.by_instrument.items():
         assert entry.trade_count == sum(1 for t in trades if t.instrument.symbol == symbol)
         assert entry.max_drawdown is None or entry.max_drawdown >= 0
+
+
+@pytest.mark.parametrize("builder", [IncrementalDigest, RebuildDigest])
+def test_realized_pnl_is_net_of_fees_like_the_win_rate(builder: type[DigestBuilder]) -> None:
+    # bought with a fee of 3, sold 2 higher with a fee of 3: gross +2, net -4: a loss
+    fills = [fill(1, "BTC/USDT", fee=3.0), fill(2, "BTC/USDT", realized=2.0, fee=3.0)]
+    trades = [trade("BTC/USDT", 2.0, fees=6.0)]
+    entry = builder().build(fills, trades, ts=3).by_instrument["BTC/USDT"]
+    assert entry.realized_pnl == pytest.approx(-4.0)
+    assert entry.win_rate == 0.0

@@ -20,7 +20,7 @@ def test_digest_rows_match_the_digest_builder(store: SqliteStore, history: Popul
     assert set(table.index) == set(digest.by_instrument)
     for symbol, entry in digest.by_instrument.items():
         assert table.loc[symbol, "Closed trades"] == entry.trade_count
-        assert table.loc[symbol, "Realized P&L (USDT)"] == pytest.approx(entry.realized_pnl)
+        assert table.loc[symbol, "Net realized P&L (USDT)"] == pytest.approx(entry.realized_pnl)
 
 
 def test_closed_trades_paged_newest_exit_first(store: SqliteStore, history: Populated) -> None:

@@ -61,6 +61,24 @@ def test_only_strategies_over_the_same_window_are_ranked_together(
     assert pd.isna(table.loc[short, "Sharpe"])  # 6 cycles: not annualised, and not 0
 
 
+def test_a_failed_last_cycle_neither_widens_the_window_nor_counts_as_a_decision(
+    store: SqliteStore, history: Populated
+) -> None:
+    from strategy_agent.models import HistoryRecord
+
+    clean = _synthetic(store, history, "Clean", [10_000.0 + 10 * i for i in range(40)])
+    failed = _synthetic(store, history, "Failed last", [10_000.0 + 10 * i for i in range(40)])
+    error = HistoryRecord(
+        ts=41 * 3_600_000, kind="error", reference_id=f"{failed}-000041",
+        payload={"cycle": 41, "stage": "compose", "error": "AuthenticationError"},
+    )  # fmt: skip
+    store.write_cycle(failed, [error], [], [], None)
+    board = lb.leaderboard(store)
+    assert any({clean, failed} <= set(group.ids) for group in board.windows)
+    table = board.table.set_index("id")
+    assert table.loc[failed, "Cycles"] == table.loc[clean, "Cycles"] == 40
+
+
 def test_missing_figures_rank_last_whatever_the_direction() -> None:
     frame = pd.DataFrame(
         {
@@ -183,6 +201,9 @@ def test_prompt_label() -> None:
     assert lb.prompt_label(request("a", "ema_crossover")) == "built-in rule"
     templated = UserRequest.model_validate({"trading": {"template_id": "balanced_trend"}})
     assert lb.prompt_label(templated) == "template: balanced_trend"
+    # an LLM strategy without a prompt of its own runs the default template, and says so
+    no_prompt = UserRequest.model_validate({"llm": {"provider": "openai", "model_id": "gpt-4o"}})
+    assert lb.prompt_label(no_prompt) == "default template: balanced_trend"
     long_text = "word " * 40
     custom = UserRequest.model_validate({"trading": {"custom_prompt": long_text}})
     label = lb.prompt_label(custom)
