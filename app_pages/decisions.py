@@ -9,6 +9,7 @@ from strategy_agent.ui.widgets import (
     USD,
     empty_state,
     live,
+    live_badge,
     page_header,
     pick_strategy_or_stop,
     table,
@@ -41,7 +42,9 @@ page_header(
 runner = get_runner()
 strategy_id = pick_strategy_or_stop()
 with open_store() as store:
-    symbols = store.get_strategy(strategy_id).request.trading.symbols
+    request = store.get_strategy(strategy_id).request
+symbols = request.trading.symbols
+live_badge(request.exchange.trading_mode)
 
 with st.container(horizontal=True, vertical_alignment="bottom"):
     symbol = st.selectbox("Symbol", [ANY, *symbols], key="dec_symbol", width=200)

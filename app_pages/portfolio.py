@@ -10,6 +10,7 @@ from strategy_agent.ui.widgets import (
     SIGNED,
     empty_state,
     live,
+    live_badge,
     page_header,
     pick_strategy_or_stop,
     status_badge,
@@ -29,6 +30,7 @@ strategy_id = pick_strategy_or_stop()
 def portfolio() -> None:
     with open_store() as store:
         view = overview(store, strategy_id)
+    live_badge(view.request.exchange.trading_mode)
     status_badge(view.status, view.status_reason)
     if view.blown_up:
         st.error(
@@ -91,8 +93,11 @@ def portfolio() -> None:
         if view.positions.empty:
             st.caption("No open position: the strategy is all in cash.")
         else:
+            positions = view.positions
+            if positions["Note"].isna().all():  # a note only for dust
+                positions = positions.drop(columns=["Note"])
             table(
-                view.positions,
+                positions,
                 {
                     "Quantity": QTY,
                     "Entry (USDT)": PRICE,

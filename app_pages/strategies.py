@@ -6,7 +6,14 @@ import streamlit as st
 
 from strategy_agent.errors import StrategyAgentError
 from strategy_agent.ui import strategy_form
-from strategy_agent.ui.widgets import empty_state, live, page_header, select_strategy, status_badge
+from strategy_agent.ui.widgets import (
+    empty_state,
+    live,
+    live_badge,
+    page_header,
+    select_strategy,
+    status_badge,
+)
 from strategy_agent.ui_runtime import get_runner, open_store
 from strategy_agent.views import format as fmt
 from strategy_agent.views.cycle_detail import detail_from_report
@@ -172,6 +179,7 @@ def _card(card: StrategyCard) -> None:
         info, numbers, controls = st.columns([3, 2, 3], vertical_alignment="center")
         with info:
             st.markdown(f"**{card.name}** &nbsp; `{card.strategy_id}`")
+            live_badge(card.mode)
             status_badge(card.status, card.status_reason)
             if card.fallback is not None and card.fallback.ongoing:
                 policy = card.fallback.fallback_policy or "no plan"

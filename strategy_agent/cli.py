@@ -180,15 +180,15 @@ def _run_cycles(args: argparse.Namespace, store: Any, strategy_id: str, lost: An
                 _print_cycle(report, trading.initial_capital)
             if args.delay and scheduler is None:
                 time.sleep(args.delay)
-    except StrategyHalted as halted:
-        status, reason = "error", str(halted)
+    except StrategyHalted as halted:  # paused on a refused exchange key, else error
+        status, reason = halted.status, str(halted)
         print(f"error: strategy halted: {halted}", file=sys.stderr)
     finally:
         if status is not None:
             store.set_status(strategy_id, status, reason, int(time.time() * 1000))
     _print_summary(runtime)
     print(f"resume with: python -m strategy_agent run --resume {strategy_id} --db {args.db}")
-    return 0 if status == "paused" else 2
+    return 0 if status == "paused" and reason is None else 2
 
 
 def _wait_for_candle(scheduler: Any, quiet: bool) -> None:

@@ -20,7 +20,15 @@ A failure inside a cycle (data, features, policy, execution) is recorded as an
 user must fix (a refused key, an unknown model, a bad config) and a cycle that
 could not be written to the database raise ``StrategyHalted`` after being
 recorded (as far as possible), so the runner stops the strategy with a visible
-reason and a restart resumes from what is stored.
+reason and a restart resumes from what is stored. A key the exchange refuses
+raises ``StrategyPaused`` (stored ``paused`` with the key to check); the orders
+done before it in the cycle are recorded with it.
+
+On testnet and live the portfolio view comes from the exchange account
+(``portfolio``, a ``PortfolioSource``): before the view, the account's sync
+returns the fills of orders a crash left unrecorded and adjustments to what
+the account holds; they are applied to the ledger and written with the cycle,
+a failed one too, and the differences go into an ``account`` record.
 
 This module imports no adapter: the concrete classes arrive through the ports
 and a few small protocols below, wired by ``strategy_agent.factory``.
@@ -29,11 +37,18 @@ and a few small protocols below, wired by ``strategy_agent.factory``.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from strategy_agent.clock import Clock
-from strategy_agent.cycle_ports import Book, CycleStore, Digest, Funding, QuoteSource
+from strategy_agent.cycle_ports import (
+    AccountSync,
+    Book,
+    CycleStore,
+    Digest,
+    Funding,
+    PortfolioSource,
+    QuoteSource,
+)
 from strategy_agent.cycle_records import (
     closed_candles,
     cycle_records,
@@ -46,14 +61,25 @@ from strategy_agent.cycle_records import (
     read_fallback_streak,
     read_feedback,
 )
+from strategy_agent.cycle_report import (
+    CycleFailed,
+    CycleReport,
+    StrategyHalted,
+    StrategyPaused,
+    describe_result,
+    error_message,
+    error_record,
+    fills_of,
+    run_stage,
+)
 from strategy_agent.data.interfaces import MarketDataSource
 from strategy_agent.decision.interfaces import Composer
 from strategy_agent.errors import (
     AuthenticationError,
     ConfigurationError,
+    ExchangeKeyRefused,
     StrategyAgentError,
 )
-from strategy_agent.execution.fills import fill_from_result
 from strategy_agent.execution.interfaces import ExecutionGateway
 from strategy_agent.features.interfaces import FeatureComputer
 from strategy_agent.models import (
@@ -64,45 +90,11 @@ from strategy_agent.models import (
     FeatureVector,
     Fill,
     HistoryRecord,
+    PortfolioView,
     TradeHistoryEntry,
     TradingConfig,
 )
 from strategy_agent.portfolio.funding import FundingPayment
-
-
-class StrategyHalted(StrategyAgentError):
-    """The strategy cannot go on until the user fixes something (reason in the message)."""
-
-
-@dataclass
-class CycleReport:
-    """What one cycle did, for the CLI line and the UI."""
-
-    cycle: int
-    compose_id: str
-    ts: int
-    ok: bool
-    equity: float | None = None
-    actions: list[str] = field(default_factory=list)
-    error: str | None = None
-    stage: str | None = None
-    result: ComposeResult | None = None
-    executions: list[ExecutionResult] = field(default_factory=list)
-    context: ComposeContext | None = None
-    overhead_ms: float = 0.0
-    fallback_reason: str | None = None
-    alert: str | None = None  # the alert this cycle recorded (K fallbacks in a row)
-    prompt_version: int | None = None
-    prompt_hash: str | None = None
-
-
-class CycleFailed(Exception):
-    """Internal: a stage of the cycle failed; carries the stage name."""
-
-    def __init__(self, stage: str, error: BaseException) -> None:
-        super().__init__(f"{stage}: {error}")
-        self.stage = stage
-        self.error = error
 
 
 class DecisionCoordinator:
@@ -127,6 +119,7 @@ class DecisionCoordinator:
         prompt_version: int | None = None,
         quotes: QuoteSource | None = None,
         funding: Funding | None = None,
+        portfolio: PortfolioSource | None = None,
     ) -> None:
         self.strategy_id = strategy_id
         self.trading = trading
@@ -142,6 +135,11 @@ class DecisionCoordinator:
         self._clock = clock
         self._quotes = quotes
         self._funding = funding
+        self._portfolio = portfolio
+        # What the account's sync applied to the book this cycle, written with the cycle
+        # (even a failed one, so nothing applied is applied twice).
+        self._synced: tuple[list[Fill], list[TradeHistoryEntry]] = ([], [])
+        self._account: HistoryRecord | None = None
         # This cycle's latest closes (the marks) and funding payments due.
         self._closes: dict[str, float] = {}
         self._due: list[FundingPayment] = []
@@ -171,11 +169,17 @@ class DecisionCoordinator:
         cycle = self.cycles_done + 1
         ts = self._clock.now_ms()
         compose_id = f"{self.strategy_id}-{cycle:06d}"
+        if self._portfolio is not None:  # an attempt interrupted after sending orders: a new id
+            compose_id = self._portfolio.cycle_id(compose_id)
         started = time.perf_counter()
+        self._synced, self._account = ([], []), None
         try:
             report = self._cycle(cycle, ts, compose_id, started, composer or self._composer)
         except CycleFailed as failure:
             report = self._record_failure(cycle, ts, compose_id, failure)
+            if isinstance(failure.error, ExchangeKeyRefused):
+                self.cycles_done = cycle
+                raise StrategyPaused(str(failure.error)) from failure.error
             if isinstance(failure.error, AuthenticationError | ConfigurationError):
                 raise StrategyHalted(str(failure.error)) from failure.error
             if failure.stage == "storage":
@@ -187,12 +191,14 @@ class DecisionCoordinator:
                     f"start it again"
                 ) from failure.error
         self.cycles_done = cycle
+        if report.stage == "execution" and report.halted_by is not None:
+            raise StrategyPaused(report.halted_by)  # the results done before it are recorded
         return report
 
     def preview(self) -> tuple[ComposeContext, ComposeResult]:
         """Compose on the current market without executing or recording (dry run)."""
         ts = self._clock.now_ms()
-        context, _ = self._context(ts, f"{self.strategy_id}-preview")
+        context, _ = self._context(ts, f"{self.strategy_id}-preview", None)
         return context, self._composer.compose(context)
 
     # -- the cycle --------------------------------------------------------------------
@@ -200,14 +206,15 @@ class DecisionCoordinator:
     def _cycle(
         self, cycle: int, ts: int, compose_id: str, started: float, composer: Composer
     ) -> CycleReport:
-        context, features = self._context(ts, compose_id)
+        context, features = self._context(ts, compose_id, cycle)
         llm_started = time.perf_counter()
-        result = _stage("compose", composer.compose, context)
+        result = run_stage("compose", composer.compose, context)
         llm_ms = (time.perf_counter() - llm_started) * 1000.0
-        executions = _stage("execution", self._gateway.execute, result.instructions)
+        executions, halted_by = self._execute(result)
         # every result is checked before the book moves: a malformed one fails the stage
-        new_fills = _stage("execution", _fills_of, executions, self.strategy_id)
+        new_fills = run_stage("execution", fills_of, executions, self.strategy_id)
         fills, trades = self._apply(new_fills)
+        fills, trades = self._synced[0] + fills, self._synced[1] + trades
         self._book.mark(self._closes, ts)
         equity = self._book.equity_point(ts)
         records = cycle_records(
@@ -225,9 +232,14 @@ class DecisionCoordinator:
         compose = next(r for r in records if r.kind == "compose")
         streak, alert = self._fallback_alert(compose)
         records += [alert] if alert is not None else []
+        records += [self._account] if self._account is not None else []
+        if halted_by is not None:
+            records.append(
+                error_record(self.strategy_id, cycle, ts, compose_id, "execution", halted_by)
+            )
         if self._due:
             records.append(funding_record(compose, self._due, self._book.funding_paid))
-        _stage(
+        run_stage(
             "storage",
             self._store.write_cycle,
             self.strategy_id,
@@ -245,9 +257,12 @@ class DecisionCoordinator:
             cycle=cycle,
             compose_id=compose_id,
             ts=ts,
-            ok=True,
+            ok=halted_by is None,
+            error=halted_by,
+            stage="execution" if halted_by is not None else None,
+            halted_by=halted_by,
             equity=equity.equity,
-            actions=[_describe(r) for r in executions],
+            actions=[describe_result(r) for r in executions],
             result=result,
             executions=executions,
             context=context,
@@ -258,8 +273,11 @@ class DecisionCoordinator:
             prompt_hash=prompt_hash(context.prompt_text),
         )
 
-    def _context(self, ts: int, compose_id: str) -> tuple[ComposeContext, list[FeatureVector]]:
-        fetched = _stage(
+    def _context(
+        self, ts: int, compose_id: str, cycle: int | None
+    ) -> tuple[ComposeContext, list[FeatureVector]]:
+        """The cycle's context; ``cycle`` ``None`` (a preview) syncs nothing with the account."""
+        fetched = run_stage(
             "data",
             self._data.get_recent_candles,
             self.trading.symbols,
@@ -274,11 +292,11 @@ class DecisionCoordinator:
         if not latest:
             raise CycleFailed("data", StrategyAgentError("no closed candle yet for any symbol"))
         self._closes = latest
-        quotes = _stage("data", self._snapshot) if self._quotes is not None else {}
+        quotes = run_stage("data", self._snapshot) if self._quotes is not None else {}
         self._book.mark(latest, ts)
         self._due = self._funding_due(ts, quotes, latest)
-        view = self._book.get_view(ts)
-        features = _stage("features", self._features.compute_features, candles)
+        view = self._view(ts, compose_id, cycle, latest)
+        features = run_stage("features", self._features.compute_features, candles)
         context = ComposeContext(
             ts=ts,
             compose_id=compose_id,
@@ -294,6 +312,45 @@ class DecisionCoordinator:
             feedback=self._previous_feedback(),
         )
         return context, features
+
+    def _view(
+        self, ts: int, compose_id: str, cycle: int | None, closes: dict[str, float]
+    ) -> PortfolioView:
+        """The ledger's view; on a real account, first apply what the account's sync says."""
+        if self._portfolio is None:
+            return self._book.get_view(ts)
+        if cycle is not None:
+            sync: AccountSync = run_stage("account", self._portfolio.sync, ts, closes, compose_id)
+            for fill in sync.fills:
+                applied = self._book.apply(fill, enforce=False)
+                self._synced[0].append(applied.fill)
+                self._synced[1].extend(applied.closed_trades)
+                self._digest.update(applied.fill, applied.closed_trades)
+            if sync.payload is not None:
+                payload = {"cycle": cycle, **sync.payload}
+                self._account = HistoryRecord(
+                    ts=ts,
+                    kind="account",
+                    reference_id=compose_id,
+                    payload=payload,
+                    strategy_id=self.strategy_id,
+                )
+        view: PortfolioView = run_stage("account", self._portfolio.view, ts)
+        return view
+
+    def _execute(self, result: ComposeResult) -> tuple[list[ExecutionResult], str | None]:
+        """The gateway's results, and the refused key's message when it stopped the batch
+        (the results of the instructions done before it are kept and recorded)."""
+        try:
+            executions: list[ExecutionResult] = run_stage(
+                "execution", self._gateway.execute, result.instructions
+            )
+        except CycleFailed as failure:
+            done = getattr(failure.error, "results", None)
+            if not isinstance(failure.error, ExchangeKeyRefused) or done is None:
+                raise
+            return list(done), error_message(failure.error)
+        return executions, None
 
     def _previous_feedback(self) -> ComposeFeedback | None:
         """The last composed plan's feedback; on a resume, read once from the store."""
@@ -342,18 +399,14 @@ class DecisionCoordinator:
     def _record_failure(
         self, cycle: int, ts: int, compose_id: str, failure: CycleFailed
     ) -> CycleReport:
-        message = _message(failure.error)
-        record = HistoryRecord(
-            ts=ts,
-            kind="error",
-            reference_id=compose_id,
-            payload={"cycle": cycle, "stage": failure.stage, "error": message},
-            strategy_id=self.strategy_id,
-        )
+        message = error_message(failure.error)
+        record = error_record(self.strategy_id, cycle, ts, compose_id, failure.stage, message)
+        account = [self._account] if self._account is not None else []
+        fills, trades = self._synced  # applied to the book already: written once, now
         try:
-            self._store.write_cycle(self.strategy_id, [record], [], [], None)
+            self._store.write_cycle(self.strategy_id, [record, *account], fills, trades, None)
         except Exception as store_error:  # the database itself is failing: say so, keep going
-            message = f"{message} (and it could not be recorded: {_message(store_error)})"
+            message = f"{message} (and it could not be recorded: {error_message(store_error)})"
         return CycleReport(
             cycle=cycle,
             compose_id=compose_id,
@@ -362,28 +415,3 @@ class DecisionCoordinator:
             error=message,
             stage=failure.stage,
         )
-
-
-def _stage(name: str, func: Any, *args: Any) -> Any:
-    """Run one stage; any exception becomes ``CycleFailed(name, error)``."""
-    try:
-        return func(*args)
-    except CycleFailed:
-        raise
-    except Exception as error:
-        raise CycleFailed(name, error) from error
-
-
-def _fills_of(executions: list[ExecutionResult], strategy_id: str) -> list[Fill]:
-    return [fill_from_result(r, strategy_id) for r in executions if r.status == "filled"]
-
-
-def _message(error: BaseException) -> str:
-    text = str(error).strip() or type(error).__name__
-    return text if isinstance(error, StrategyAgentError) else f"{type(error).__name__}: {text}"
-
-
-def _describe(result: ExecutionResult) -> str:
-    if result.status == "filled":
-        return f"{result.side} {result.filled_qty:g} {result.symbol} @ {result.avg_price:,.2f}"
-    return f"{result.status} {result.side} {result.symbol}: {result.reason}"

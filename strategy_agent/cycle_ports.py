@@ -1,12 +1,13 @@
 """The ports the decision cycle talks through (small protocols; no adapter is imported).
 
 ``DecisionCoordinator`` (``strategy_agent.core``) needs these of the ledger,
-the digest, the history store, the exchange's snapshot and the funding of
-paper swaps; ``strategy_agent.factory`` wires the concrete classes.
+the digest, the history store, the exchange's snapshot, the funding of paper
+swaps and the source of the portfolio view; ``strategy_agent.factory`` wires the concrete classes.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from strategy_agent.cycle_records import RecordReader
@@ -33,6 +34,29 @@ class Book(Protocol):
     def contract_size(self, symbol: str) -> float: ...
     @property
     def funding_paid(self) -> float: ...
+
+
+@dataclass
+class AccountSync:
+    """What the account said before a cycle (``PortfolioSource.sync``).
+
+    ``fills``: to apply to the ledger, in order, and write with the cycle
+    (fills of orders a crash left unrecorded, adjustments to what the exchange
+    holds); ``payload``: the cycle's ``account`` record, ``None`` when there is
+    nothing to record.
+    """
+
+    fills: list[Fill] = field(default_factory=list)
+    payload: dict[str, Any] | None = None
+
+
+class PortfolioSource(Protocol):
+    """Where a cycle's portfolio view comes from: the ledger on paper, the exchange on
+    testnet and live (``portfolio.exchange_view``)."""
+
+    def cycle_id(self, compose_id: str) -> str: ...
+    def sync(self, ts: int, closes: dict[str, float], compose_id: str) -> AccountSync: ...
+    def view(self, ts: int) -> PortfolioView: ...
 
 
 class QuoteSource(Protocol):

@@ -106,6 +106,7 @@ def compose_payload(
             "equity_before": context.portfolio.total_value,
             "prices": context.market_snapshot,
             **({"quotes": context.market_quotes} if context.market_quotes else {}),
+            **({"dust": dust} if (dust := dust_positions(context)) else {}),
             "prompt_version": prompt_version,
             "prompt_hash": prompt_hash(context.prompt_text),
             "data_window": data_window(candles or {}),
@@ -122,6 +123,11 @@ def data_window(candles: Mapping[str, Mapping[str, float]]) -> dict[str, int]:
     ``lookahead-check`` verifies it on every cycle.
     """
     return {symbol: int(candle["ts"]) for symbol, candle in sorted(candles.items())}
+
+
+def dust_positions(context: ComposeContext) -> list[str]:
+    """Symbols whose position is below the exchange's minimum order size (shown as dust)."""
+    return sorted(s for s, p in context.portfolio.positions.items() if p.dust)
 
 
 def features_payload(

@@ -38,6 +38,10 @@ class AuthenticationError(StrategyAgentError):
     """A key was refused (or the model/account does not exist). Retrying will not help."""
 
 
+class ExchangeKeyRefused(AuthenticationError):
+    """The exchange refused the trading key: the strategy pauses (the message names the key)."""
+
+
 class InvalidPlanError(StrategyAgentError):
     """A policy's output could not be turned into a plan."""
 

@@ -4,7 +4,9 @@ chooses the market, clock, scheduler, rules and gateway from the config).
 ``open_runtime(store, strategy_id)`` rebuilds everything from the database:
 the ledger by replaying stored fills and funding payments, the digest from
 fills and closed trades, the cycle count and the market clock from the last
-cycle. So a restart resumes exactly where the strategy stopped.
+cycle. So a restart resumes exactly where the strategy stopped. On testnet and
+live it also reconciles the orders a crash left open, and each cycle's
+portfolio view is read from the exchange account (``wiring.build_portfolio``).
 
 The simulated market and replays are stepped: each cycle moves their clock one
 candle forward (deterministic, as fast as the machine allows, the pace set by
@@ -47,6 +49,7 @@ from strategy_agent.wiring import (
     MarketPorts,
     build_funding,
     build_gateway,
+    build_portfolio,
     build_scheduler,
     unsupported,
 )
@@ -296,6 +299,7 @@ def open_runtime(
         cycles_done=store.cycle_count(strategy_id),
         quotes=ports.quotes,
         funding=build_funding(ports, request, lambda: read_last_quotes(store, strategy_id)),
+        portfolio=build_portfolio(request, ledger, gateway, strategy_id),
     )
     return StrategyRuntime(
         strategy_id,

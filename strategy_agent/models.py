@@ -44,7 +44,7 @@ StrategyStatus = Literal["created", "running", "pausing", "paused", "stopping", 
 # "alert": something the user should see at once (K cycles in a row fell back), one per cycle at most
 # "funding": the funding payments of paper swap positions settled in that cycle (issue 6/9)
 HistoryKind = Literal[
-    "features", "compose", "instructions", "execution", "error", "alert", "funding"
+    "features", "compose", "instructions", "execution", "error", "alert", "funding", "account"
 ]
 ExecutionStatus = Literal["filled", "rejected", "error"]
 # where a paper order fills on a stepped market (ExchangeConfig.fill_at)
@@ -367,6 +367,8 @@ class PositionSnapshot(Dto):
     entry_ts: int | None = None
     pnl_pct: float | None = None
     trade_type: Literal["long", "short"] | None = None
+    # below the exchange's minimum order size: it cannot be closed, so no close is proposed
+    dust: bool = False
 
 
 class PortfolioView(Dto):

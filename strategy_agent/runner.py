@@ -22,7 +22,8 @@ status says paused or stopped. Between cycles they take effect immediately.
   ``stop(..., close_positions=True)`` first runs one recorded cycle that closes
   every position.
 - A Step leaves the strategy ``paused`` (it was run by hand, not auto-run).
-- ``error`` carries the reason when a strategy had to halt (refused key...).
+- ``error`` carries the reason when a strategy had to halt (an unknown model...);
+  a key the exchange refuses leaves it ``paused`` with the key to check.
 
 On start-up, ``resume_running`` restarts strategies stored as ``running``
 (waiting for the lease of a crashed owner to go stale) and settles the
@@ -37,8 +38,8 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from strategy_agent.core import CycleReport, StrategyHalted
-from strategy_agent.errors import StrategyAgentError
+from strategy_agent.core import CycleReport, StrategyHalted, StrategyPaused
+from strategy_agent.errors import ExchangeKeyRefused, StrategyAgentError
 from strategy_agent.leasing import DEFAULT_STALE_S, HEARTBEATS_PER_STALE, LeaseKeeper, now_ms
 from strategy_agent.leasing import owner_name as _owner_name
 from strategy_agent.models import ComposeContext, ComposeResult, StrategyStatus
@@ -166,13 +167,16 @@ class StrategyRunner:
             raise StrategyAgentError("this strategy is auto-running: pause it to step by hand")
         with self._keeper(strategy_id, "Step"), SqliteStore(self.db_path) as store:
             self._refuse_if_ended(strategy_id)  # read again now that nobody else can run it
-            runtime = open_runtime(
-                store, strategy_id, api_key=self._key(strategy_id), live_confirmed=True
-            )
             try:
+                runtime = open_runtime(
+                    store, strategy_id, api_key=self._key(strategy_id), live_confirmed=True
+                )
                 report = runtime.step()
-            except StrategyHalted as halted:
-                store.set_status(strategy_id, "error", str(halted), now_ms())
+            except ExchangeKeyRefused as refused:  # at open: paused, the key to check
+                store.set_status(strategy_id, "paused", str(refused), now_ms())
+                raise StrategyPaused(str(refused)) from refused
+            except StrategyHalted as halted:  # paused (a refused key) or error
+                store.set_status(strategy_id, halted.status, str(halted), now_ms())
                 raise
             store.set_status(strategy_id, "paused", None, now_ms())
             return report

@@ -13,7 +13,9 @@ The pace is the runtime's scheduler (``strategy_agent.scheduling``): on the
 simulated market and in replays one cycle every ``step_delay_s`` seconds, on
 a live market one per closed candle; the wait ends at once on Pause or Stop.
 An exchange that cannot be reached when the strategy starts pauses it with the
-reason (Start tries again); a replay with no candle left pauses it too.
+reason (Start tries again); so does a key the exchange refuses (the reason says
+which key to check; what the cycle did before is recorded); a replay with no
+candle left pauses it too.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
-from strategy_agent.core import CycleReport
-from strategy_agent.errors import StrategyAgentError, TemporaryError
+from strategy_agent.core import CycleReport, StrategyPaused
+from strategy_agent.errors import ExchangeKeyRefused, StrategyAgentError, TemporaryError
 from strategy_agent.leasing import LeaseKeeper, now_ms
 from strategy_agent.models import StrategyStatus
 
@@ -133,6 +135,8 @@ class StrategyWorker:
                     error = f"could not close the positions ({report.stage}: {report.error})"
         except TemporaryError as failure:  # the exchange cannot be reached now: pause, say why
             self._pause_itself(f"{failure} (paused; press Start to try again)")
+        except (StrategyPaused, ExchangeKeyRefused) as failure:  # a refused key: which to check
+            self._pause_itself(str(failure))
         except StrategyAgentError as failure:
             error = str(failure)
         except Exception as failure:  # a bug: keep the app alive, show the reason

@@ -12,6 +12,12 @@ ccxt id, ``paper``          exchange, live       wall clock      exchange's    p
 ccxt id, testnet / live     exchange, live       wall clock      exchange's    ``CcxtExecutionGateway``
 ==========================  ===================  ==============  ============  =====================
 
+The portfolio view (``build_portfolio``) is the ledger's on paper and read
+from the exchange account on testnet and live (``portfolio.exchange_view``); a
+testnet strategy reads its candles from the exchange's sandbox where ccxt's
+sandbox URLs include the public endpoints (binance, bybit, okx), else from the
+live market.
+
 On a stepped market an order decided on the close of candle t fills at the open
 of t+1 (``NextOpenPrices``), or at t's close with ``fill_at = "close"``
 (``ClosePrices``): one rule for paper runs and backtests.
@@ -51,6 +57,7 @@ from strategy_agent.portfolio.funding import FundingAccrual
 from strategy_agent.scheduling import CandleCloseScheduler, FixedPaceScheduler, Scheduler
 
 if TYPE_CHECKING:
+    from strategy_agent.cycle_ports import PortfolioSource
     from strategy_agent.data.ccxt_market import CcxtMarketDataSource
     from strategy_agent.data.replay_market import ReplayMarketDataSource
     from strategy_agent.portfolio.ledger import Ledger
@@ -233,7 +240,14 @@ def _live_market(request: UserRequest, clock: Clock) -> MarketPorts:
     from strategy_agent.data.ccxt_market import CcxtMarketDataSource
 
     exchange = request.exchange
-    source = CcxtMarketDataSource(exchange.exchange_id, clock=clock, api_url=exchange.api_url)
+    sandbox = None
+    if exchange.trading_mode == "testnet":  # the testnet's own candles where ccxt serves them
+        from strategy_agent.execution.ccxt_account import create_sandbox_data_exchange
+
+        sandbox = create_sandbox_data_exchange(exchange, api_url=exchange.api_url)
+    source = CcxtMarketDataSource(
+        exchange.exchange_id, clock=clock, api_url=exchange.api_url, exchange=sandbox
+    )
     source.check_interval(request.trading.interval)
     problem = symbols_problem(request, source.markets())
     if problem is not None:
@@ -363,6 +377,33 @@ def build_gateway(
         api_url=exchange.api_url,
         position_of=ledger.quantity,
     )
+
+
+def build_portfolio(
+    request: UserRequest, ledger: Ledger, gateway: ExecutionGateway, strategy_id: str
+) -> PortfolioSource:
+    """The ledger's view on paper; on testnet and live the view read from the exchange
+    account, limited to the strategy's symbols (``portfolio.exchange_view``).
+
+    On testnet and live it first reconciles (``gateway.reconcile``): orders a
+    crash left open are looked up; their fills reach the ledger with the next cycle.
+    """
+    from strategy_agent.portfolio.exchange_view import ExchangePortfolio, LedgerPortfolio
+
+    if request.exchange.trading_mode == "paper":
+        return LedgerPortfolio(ledger)
+    from strategy_agent.execution.ccxt_gateway import CcxtExecutionGateway
+
+    assert isinstance(gateway, CcxtExecutionGateway)
+    portfolio = ExchangePortfolio(
+        gateway,
+        ledger,
+        symbols=list(request.trading.symbols),
+        strategy_id=strategy_id,
+        swap=request.exchange.market_type == "swap",
+    )
+    portfolio.on_open()  # a restart: settle the orders a crash left open, before any cycle
+    return portfolio
 
 
 def csv_paths(request: UserRequest) -> list[Path]:

@@ -8,6 +8,10 @@ Failure handling, in one place:
   fallback policy, or an empty plan when there is none (or it fails too). The
   audit then says ``fallback_used: True`` and ``fallback_reason``.
 
+A close (or any reduction) of a position the portfolio view marks ``dust``
+(below the exchange's minimum order size) is rejected here with the reason,
+never sent, so it is not retried every cycle.
+
 The audit of a compose always holds the policy's name, its latency, the number
 of accepted, clamped and rejected items, plus what the policy itself reported
 (model, tokens, cost...).
@@ -22,9 +26,20 @@ from strategy_agent.data.interfaces import MarketRulesProvider
 from strategy_agent.decision.guardrails import GuardrailLimits, apply_guardrails
 from strategy_agent.decision.interfaces import Composer, Policy, PolicyDecision
 from strategy_agent.errors import AuthenticationError, ConfigurationError, StrategyAgentError
-from strategy_agent.models import ComposeContext, ComposeResult, GuardrailOutcome, LlmPlanProposal
+from strategy_agent.models import (
+    ComposeContext,
+    ComposeResult,
+    GuardrailOutcome,
+    LlmDecisionItem,
+    LlmPlanProposal,
+    PortfolioView,
+)
 
 _FATAL = (AuthenticationError, ConfigurationError)
+DUST_REASON = (
+    "dust: below the minimum order size; the leftover stays in the position and its close is "
+    "not retried"
+)
 
 
 class GuardedComposer(Composer):
@@ -53,8 +68,9 @@ class GuardedComposer(Composer):
         if proposal.ts != context.ts:
             audit["proposal_ts_replaced"] = proposal.ts
             proposal = proposal.model_copy(update={"ts": context.ts})
-        instructions, outcomes = apply_guardrails(
-            proposal.items,
+        skipped = _dust_closes(proposal.items, context.portfolio)
+        instructions, guarded = apply_guardrails(
+            [item for index, item in enumerate(proposal.items) if index not in skipped],
             context.portfolio,
             context.market_snapshot,
             context.digest,
@@ -63,6 +79,8 @@ class GuardedComposer(Composer):
             context.compose_id,
             context.ts,
         )
+        kept = iter(guarded)  # one outcome per item, in the plan's order
+        outcomes = [skipped.get(i) or next(kept) for i in range(len(proposal.items))]
         outcomes = [*outcomes, *decision.rejected_items]
         audit.update(_counts(outcomes))
         audit["instructions"] = len(instructions)
@@ -115,6 +133,33 @@ class GuardedComposer(Composer):
                 return decision, audit
         empty = LlmPlanProposal(ts=context.ts, items=[], notes=f"no plan this cycle: {reason}")
         return PolicyDecision(proposal=empty), audit
+
+
+def _dust_closes(
+    items: list[LlmDecisionItem], portfolio: PortfolioView
+) -> dict[int, GuardrailOutcome]:
+    """Rejections of the items that would reduce a position marked dust (by their index).
+
+    A dust position is below the exchange's minimum order size: its close would
+    be refused every cycle, so it is not proposed (adding to it is allowed).
+    """
+    skipped: dict[int, GuardrailOutcome] = {}
+    for index, item in enumerate(items):
+        position = portfolio.positions.get(item.instrument.symbol)
+        if position is None or not position.dust or item.action == "noop":
+            continue
+        held, target = position.quantity, 0.0 if item.action == "flat" else item.target_qty
+        if target * held > 0 and abs(target) >= abs(held):
+            continue
+        skipped[index] = GuardrailOutcome(
+            symbol=item.instrument.symbol,
+            action=item.action,
+            status="rejected",
+            requested_qty=item.target_qty,
+            final_target_qty=held,
+            reasons=[DUST_REASON],
+        )
+    return skipped
 
 
 def _counts(outcomes: list[GuardrailOutcome]) -> dict[str, int]:

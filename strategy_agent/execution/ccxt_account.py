@@ -9,7 +9,9 @@ the top level or under ``[exchange]``). A passphrase (OKX, KuCoin...) is read
 the same way from ``<EXCHANGE>_PASSWORD`` when present.
 
 ``trading_mode = "testnet"`` switches ccxt to the exchange's sandbox; an
-exchange without one is refused with what to do instead. ``"live"`` needs an
+exchange without one is refused with what to do instead. A testnet strategy
+reads its candles from the sandbox too where ccxt's sandbox URLs include the
+public endpoints (``create_sandbox_data_exchange``), else from the live market. ``"live"`` needs an
 explicit confirmation (``require_live_confirmation``).
 """
 
@@ -178,6 +180,39 @@ def enable_sandbox(exchange: ccxt.Exchange) -> None:
             f"trading_mode 'paper' to trade its live prices with paper money, or an exchange "
             f"with a testnet (binance, bybit, okx)"
         ) from None
+
+
+def sandbox_serves_market_data(exchange: ccxt.Exchange) -> bool:
+    """True when ccxt's sandbox URLs of ``exchange`` include its public endpoints.
+
+    Binance (``public``, ``fapiPublic``...), Bybit (``public``) and OKX (one
+    ``rest`` host; the sandbox is a header on every call) do: their testnets
+    serve their own markets, candles and tickers.
+    """
+    test = exchange.urls.get("test")
+    if not test:
+        return False
+    if isinstance(test, str):
+        return True
+    return any("public" in str(name).lower() or name == "rest" for name in test)
+
+
+def create_sandbox_data_exchange(
+    config: ExchangeConfig, *, api_url: str | None = None
+) -> ccxt.Exchange | None:
+    """The exchange a testnet strategy reads public data from: its sandbox, no key.
+
+    ``None`` when ccxt's sandbox of the exchange has no public endpoints: the
+    testnet strategy then decides on the live market's candles. ``api_url``
+    (a test server) is applied after the sandbox switch.
+    """
+    exchange = create_exchange(config.exchange_id)
+    if not sandbox_serves_market_data(exchange):
+        return None
+    enable_sandbox(exchange)
+    if api_url:
+        redirect_api(exchange, api_url)
+    return exchange
 
 
 def check_symbol_conflicts(

@@ -23,7 +23,8 @@ message, a log line or the database.
 
 After a crash, ``reconcile()`` looks up every order the records leave open and
 returns the fills the ledger has not applied (each instruction's fill is
-unique in the ``fills`` table, so applying one twice is refused there).
+unique in the ``fills`` table, so applying one twice is refused there); an
+instruction it handed over is answered "already executed" if sent again.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import ccxt
 
 from strategy_agent.clock import Clock
 from strategy_agent.data.ccxt_exchange import RetryPolicy
-from strategy_agent.errors import AuthenticationError, StrategyAgentError
+from strategy_agent.errors import AuthenticationError, ExchangeKeyRefused, StrategyAgentError
 from strategy_agent.execution.ccxt_account import (
     DEFAULT_SECRETS_PATH,
     ExchangeKeys,
@@ -49,6 +50,7 @@ from strategy_agent.execution.ccxt_orders import (
     OrderPlan,
     Refusal,
     client_order_id,
+    close_dust,
     is_reduction,
     outcome_of,
     plan_order,
@@ -75,7 +77,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_SLIPPAGE_BPS = 50.0
 
 
-class GatewayAuthenticationError(AuthenticationError):
+class GatewayAuthenticationError(ExchangeKeyRefused):
     """The exchange refused the key; ``results`` are those of the instructions done before."""
 
     def __init__(self, message: str, results: list[ExecutionResult]) -> None:
@@ -130,6 +132,8 @@ class CcxtExecutionGateway(ExecutionGateway):
         self._clock = clock
         self._max_slippage_bps = max_slippage_bps
         self._position_of = position_of
+        # instructions whose fill ``reconcile`` handed over (applied, maybe not written yet)
+        self._handed_over: set[str] = set()
 
     @property
     def strategy_id(self) -> str:
@@ -178,7 +182,23 @@ class CcxtExecutionGateway(ExecutionGateway):
             else:
                 logger.warning("order %s: still unknown after a look-up", record.client_order_id)
         unapplied = order_book.unapplied_fills(self._store, self._strategy_id)
+        self._handed_over.update(record.instruction_id for record in unapplied)
         return [result_of(record) for record in unapplied]
+
+    def has_orders(self, compose_id: str) -> bool:
+        """True when an order of the cycle ``compose_id`` is recorded (an interrupted attempt)."""
+        return order_book.has_orders_of(self._store, self._strategy_id, compose_id)
+
+    def close_dust(self, symbol: str, quantity: float, price: float | None) -> str | None:
+        """Why a whole close of ``quantity`` (signed, order unit) of ``symbol`` at ``price``
+        (quote) cannot be sent (below the exchange's minimum order size), else ``None``."""
+        rules = self._session.rules()
+        try:
+            swap = rules.kind(symbol) == "swap"
+        except StrategyAgentError:
+            return None
+        refusal = close_dust(rules, symbol, quantity, price, swap=swap)
+        return refusal.reason if refusal is not None else None
 
     def fetch_portfolio(self, symbols: list[str]) -> PortfolioView:
         """The account's positions in ``symbols`` only (see ``ccxt_portfolio.fetch_portfolio``)."""
@@ -216,7 +236,7 @@ class CcxtExecutionGateway(ExecutionGateway):
     def _known(self, record: OrderRecord) -> ExecutionResult | None:
         """The result of an instruction already recorded, or ``None`` to send it (again)."""
         if record.is_final:
-            applied = order_book.fill_applied(
+            applied = record.instruction_id in self._handed_over or order_book.fill_applied(
                 self._store, record.strategy_id, record.instruction_id
             )
             if record.filled_qty > 0 and applied:

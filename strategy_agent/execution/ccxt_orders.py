@@ -149,6 +149,20 @@ def plan_order(
     )
 
 
+def close_dust(
+    rules: CcxtMarketRules, symbol: str, quantity: float, price: float | None, *, swap: bool
+) -> Refusal | None:
+    """Why a whole close of ``quantity`` (order unit) cannot be sent: dust; else ``None``.
+
+    The rule ``plan_order`` applies to a reduction: below one lot or the
+    minimum amount, or (spot) below the minimum cost at ``price`` (quote).
+    """
+    amount = rules.amount_to_precision(symbol, abs(quantity))
+    if amount <= 0:
+        return _below_lot(symbol, abs(quantity), rules.rules_for(symbol).qty_step, True)
+    return _dust(rules, symbol, amount, price, swap=swap)
+
+
 def _below_lot(symbol: str, quantity: float, step: float, reduction: bool) -> Refusal:
     if reduction:
         return Refusal(

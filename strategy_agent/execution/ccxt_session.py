@@ -16,8 +16,13 @@ import ccxt
 
 from strategy_agent.data.ccxt_exchange import RetryPolicy, call_with_retries
 from strategy_agent.data.ccxt_rules import CcxtMarketRules
-from strategy_agent.errors import AuthenticationError, StrategyAgentError, TemporaryError
-from strategy_agent.execution.ccxt_account import ExchangeKeys
+from strategy_agent.errors import (
+    AuthenticationError,
+    ExchangeKeyRefused,
+    StrategyAgentError,
+    TemporaryError,
+)
+from strategy_agent.execution.ccxt_account import ExchangeKeys, key_env_names
 from strategy_agent.models import ExchangeConfig
 from strategy_agent.secrets import redact
 
@@ -67,11 +72,16 @@ class ExchangeSession:
         except StrategyAgentError as error:
             raise type(error)(self.safe(str(error))) from None
 
-    def auth_error(self, error: Exception) -> AuthenticationError:
+    def auth_error(self, error: Exception) -> ExchangeKeyRefused:
         """The error to raise for a refused key: which variables to check, no value."""
-        where = self._keys.where() if self._keys else "the exchange key and secret"
+        key_env, secret_env = key_env_names(self.config)
+        where = (
+            self._keys.where()
+            if self._keys
+            else f"the API key in {key_env} and its secret in {secret_env}"
+        )
         mode = self.config.trading_mode
-        return AuthenticationError(
+        return ExchangeKeyRefused(
             f"{self.exchange.id} refused the key ({self.safe(short(error))}): check {where}; "
             f"it must be a {mode} key with trading permission"
             f"{' on the testnet' if mode == 'testnet' else ''}; the strategy is paused until "

@@ -175,6 +175,15 @@ def unapplied_fills(store: StoreConnection, strategy_id: str) -> list[OrderRecor
     return [_record(row) for row in rows]
 
 
+def has_orders_of(store: StoreConnection, strategy_id: str, compose_id: str) -> bool:
+    """True when an order was recorded for the cycle ``compose_id`` (an interrupted attempt)."""
+    found = store.scalar(
+        "SELECT 1 FROM orders WHERE strategy_id = ? AND compose_id = ? LIMIT 1",
+        [strategy_id, compose_id],
+    )
+    return found is not None
+
+
 def fill_applied(store: StoreConnection, strategy_id: str, instruction_id: str) -> bool:
     """True when the ledger's ``fills`` table holds the fill of this instruction."""
     found = store.scalar(

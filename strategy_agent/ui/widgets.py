@@ -71,6 +71,15 @@ def status_badge(status: str, reason: str | None = None) -> None:
         st.caption(reason)
 
 
+LIVE_HELP = "This strategy sends real orders with real money (trading mode live)."
+
+
+def live_badge(trading_mode: str) -> None:
+    """A red LIVE badge when the strategy trades real money; nothing on paper or testnet."""
+    if trading_mode == "live":
+        st.badge("LIVE · real money", icon=":material/warning:", color="red", help=LIVE_HELP)
+
+
 def empty_state(message: str, page: str | None = None, label: str | None = None) -> None:
     """What to do next when there is nothing to show (with a link to where to do it)."""
     with st.container(border=True):

@@ -205,6 +205,11 @@ def _unreadable_row(
     return row
 
 
+def live_label(request: UserRequest, name: str) -> str:
+    """``name``, marked ``LIVE`` when the strategy trades real money."""
+    return f"🔴 LIVE · {name}" if request.exchange.trading_mode == "live" else name
+
+
 def _row(store: SqliteStore, strategy: StrategyRow, figures: StrategyFigures) -> dict[str, Any]:
     request = strategy.request
     run = figures.run
@@ -216,7 +221,7 @@ def _row(store: SqliteStore, strategy: StrategyRow, figures: StrategyFigures) ->
         notes.append(f"Too few trades to judge ({run.trades} closed)")
     equity = figures.equity if figures.equity is not None else capital
     return {
-        "Strategy": strategy.name,
+        "Strategy": live_label(request, strategy.name),
         "Status": strategy.status,
         "Note": "; ".join(notes) or None,
         "Return (%)": run.net_return_pct,

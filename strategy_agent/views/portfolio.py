@@ -107,6 +107,12 @@ def last_prices(store: SqliteStore, strategy_id: str) -> dict[str, float]:
     return {str(k): float(v) for k, v in prices.items()}
 
 
+def dust_symbols(store: SqliteStore, strategy_id: str) -> set[str]:
+    """Symbols the last composed cycle saw as dust (below the exchange's minimum order size)."""
+    records = store.records(strategy_id, kind="compose", limit=1)
+    return {str(s) for s in records[0].payload.get("dust") or []} if records else set()
+
+
 POSITION_COLUMNS = [
     "Symbol",
     "Side",
@@ -117,13 +123,19 @@ POSITION_COLUMNS = [
     "Unrealized P&L (USDT)",
     "Unrealized P&L (%)",
     "Holding time",
+    "Note",
 ]
+DUST_NOTE = "dust: below the minimum order size"
 
 
 def positions_table(
     store: SqliteStore, strategy_id: str, request: UserRequest, now_ts: int | None
 ) -> pd.DataFrame:
-    """Open positions from the replayed ledger, marked at the last cycle's prices."""
+    """Open positions from the replayed ledger, marked at the last cycle's prices.
+
+    ``Note`` says "dust" for a leftover below the exchange's minimum order size
+    (testnet and live: its close is not proposed again).
+    """
     from strategy_agent.portfolio.ledger import Ledger
     from strategy_agent.views.format import duration
 
@@ -140,6 +152,7 @@ def positions_table(
     if prices:
         ledger.mark({s: p for s, p in prices.items() if s in ledger.positions}, now_ts)
     snapshots = ledger.get_view(now_ts).positions  # the ledger's own P&L % (one owner)
+    dust = dust_symbols(store, strategy_id)
     rows: list[dict[str, Any]] = []
     for symbol, position in sorted(ledger.positions.items()):
         rows.append(
@@ -153,6 +166,7 @@ def positions_table(
                 "Unrealized P&L (USDT)": position.unrealized_pnl,
                 "Unrealized P&L (%)": snapshots[symbol].pnl_pct,
                 "Holding time": duration(now_ts - position.entry_ts),
+                "Note": DUST_NOTE if symbol in dust else None,
             }
         )
     return pd.DataFrame(rows, columns=POSITION_COLUMNS)
