@@ -53,6 +53,11 @@ def _owner_process_gone(lease: Lease) -> bool:
     return False
 
 
+def lease_is_live(lease: Lease, now_ms: int, stale_after_ms: int) -> bool:
+    """True while the lease's owner counts as alive (fresh heartbeat, process not gone)."""
+    return now_ms - lease.heartbeat_ts < stale_after_ms and not _owner_process_gone(lease)
+
+
 class LeaseHeld(StrategyAgentError):
     """Another live owner runs this strategy."""
 
@@ -97,8 +102,7 @@ def acquire_lease(
         if (
             current is not None
             and current.owner != owner
-            and now_ms - current.heartbeat_ts < stale_after_ms
-            and not _owner_process_gone(current)
+            and lease_is_live(current, now_ms, stale_after_ms)
         ):
             raise LeaseHeld(current, now_ms)
         acquired = current.acquired_ts if current is not None and current.owner == owner else now_ms
