@@ -212,7 +212,11 @@ class StrategyRunner:
 
         One whose lease a (probably dead) owner still holds is retried until
         that lease is stale (see ``waiting_ids``). ``pausing``/``stopping`` left
-        by a crash become ``paused``/``stopped``.
+        by a crash become ``paused``/``stopped``. A strategy the command line
+        was running is not the app's to run: while that run lives it is left
+        alone, and one killed before it finished becomes ``paused`` with the
+        reason (the trader asked the terminal for a number of cycles, not for
+        an endless run).
         """
         from strategy_agent.trading_history.leases import LeaseHeld
         from strategy_agent.trading_history.store import SqliteStore
@@ -226,12 +230,31 @@ class StrategyRunner:
             try:
                 if status in {"pausing", "stopping"}:
                     self._settle_leftover(sid, "paused" if status == "pausing" else "stopped")
-                elif status == "running" and self.start(sid):
+                elif status == "running" and not self._left_to_the_cli(sid) and self.start(sid):
                     started.append(sid)
             except LeaseHeld:
                 if status == "running":
                     self._wait_to_resume(sid)
         return started
+
+    def _left_to_the_cli(self, strategy_id: str) -> bool:
+        """True when the command line runs (or ran, and was killed) this strategy."""
+        from strategy_agent.trading_history.leases import lease_holder, lease_is_live
+        from strategy_agent.trading_history.store import SqliteStore
+
+        with SqliteStore(self.db_path) as store:
+            lease = lease_holder(store, strategy_id)
+            if lease is None or not lease.owner.startswith("cli "):
+                return False
+            if not lease_is_live(lease, now_ms(), int(self.lease_stale_s * 1000)):
+                store.set_status(
+                    strategy_id,
+                    "paused",
+                    f"the command-line run ({lease.owner}) ended before it finished; "
+                    f"press Start to run it here",
+                    now_ms(),
+                )
+        return True
 
     def shutdown(self, timeout_s: float = 5.0) -> None:
         """Stop every thread, leaving stored statuses as they are (so they resume)."""
