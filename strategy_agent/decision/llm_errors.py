@@ -204,6 +204,8 @@ def _detail(error: BaseException, secrets: Iterable[str]) -> str:
     text = str(error).strip() or type(error).__name__
     for prefix in ("litellm.", "OpenAIException - "):
         text = text.replace(prefix, "")
+    # litellm repeats the class name ("AuthenticationError: AuthenticationError: ..."): once
+    text = re.sub(r"\b(\w+Error): (?:\1: )+", r"\1: ", text)
     text = redact(text, secrets)
     if len(text) > _MAX_DETAIL_CHARS:
         text = text[:_MAX_DETAIL_CHARS] + "..."

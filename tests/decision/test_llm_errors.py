@@ -175,3 +175,14 @@ def test_the_provider_error_code_counts_even_when_the_message_does_not_say() -> 
     error.body = {"message": "Request failed", "type": "insufficient_quota", "code": None}
     assert is_billing_stop(error)
     assert "insufficient_quota" in error_text(error)
+
+
+def test_the_error_class_name_is_said_once() -> None:
+    error = litellm.AuthenticationError(
+        message="AuthenticationError: OpenAIException - Incorrect API key",
+        llm_provider="openai",
+        model="m",
+    )
+    message = str(translate_error(error, model=MODEL, key_env="OPENAI_API_KEY"))
+    assert "Incorrect API key" in message
+    assert "AuthenticationError: AuthenticationError" not in message
