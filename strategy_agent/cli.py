@@ -242,7 +242,8 @@ def _report(args: argparse.Namespace) -> int:
     for r in reports:
         win = "-" if r["win_rate"] is None else f"{r['win_rate'] * 100:.0f}%"
         print(
-            f"{r['strategy_id']}  {r['name']:<24} {r['status']:<8} cycles {r['cycles']:>6}  "
+            f"{r['strategy_id']}  {r['name']:<24} {r['status']:<8} cycles {r['cycles']:>6} "
+            f"({r['failed_cycles']} failed)  "
             f"equity {r['equity']:>12,.2f}  return {r['return_pct']:+7.2f}%  "
             f"realized {r['realized_pnl']:+10,.2f}  unrealized {r['unrealized_pnl']:+10,.2f}  "
             f"fees {r['fees_paid']:8,.2f}  "

@@ -53,6 +53,7 @@ def strategy_reports(db_path: str | Path) -> list[dict[str, Any]]:
                     "status_reason": summary.status_reason,
                     "model": f"{summary.model_provider}/{summary.model_id}",
                     "cycles": summary.cycles or 0,
+                    "failed_cycles": summary.failed_cycles,
                     "initial_capital": capital,
                     "equity": equity,
                     "return_pct": summary.pnl_pct if summary.pnl_pct is not None else 0.0,

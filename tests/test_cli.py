@@ -23,7 +23,7 @@ def test_run_then_report_json_reconciles(db_path: Path, capsys: pytest.CaptureFi
 
     assert main(["report", "--db", str(db_path), "--json"]) == 0
     (report,) = json.loads(capsys.readouterr().out)
-    assert report["cycles"] == 40
+    assert report["cycles"] == 40 and report["failed_cycles"] == 0
     assert report["reconciled"] is True
     assert report["status"] == "paused"
     assert report["fills"] >= 1
