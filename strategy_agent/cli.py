@@ -1,4 +1,4 @@
-"""Command line: ``python -m strategy_agent run|report|app|markets|download``.
+"""Command line: ``python -m strategy_agent run|report|app|markets|download|backtest|lookahead-check``.
 
 ``run`` on a live market decides once per closed candle (it waits for each
 close); on the simulated market and in replays (``--replay``, ``--csv``) it
@@ -22,6 +22,11 @@ from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+from strategy_agent.backtest.cli import (
+    add_backtest_commands,
+    run_backtest_command,
+    run_lookahead_command,
+)
 from strategy_agent.errors import StrategyAgentError
 from strategy_agent.market_cli import add_market_commands, run_market_command
 from strategy_agent.models import StrategyStatus, UserRequest
@@ -75,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     app.add_argument("--port", type=int, default=8501, help="port to serve on")
     app.add_argument("--db", type=Path, help="database (default: $STRATEGY_AGENT_DB, else data/)")
     add_market_commands(sub)
+    add_backtest_commands(sub)
     return parser
 
 
@@ -89,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
             return serve(host=args.host, port=args.port, db=args.db)
         if args.command in ("markets", "download"):
             return run_market_command(args)
+        if args.command == "backtest":
+            return run_backtest_command(args)
+        if args.command == "lookahead-check":
+            return run_lookahead_command(args)
         return _report(args)
     except StrategyAgentError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -67,7 +67,8 @@ class StrategyRuntime:
     the request stored there (see ``refresh``). ``updated_ts`` is the stored
     row's ``updated_ts`` (epoch ms) this runtime last read. ``ports``: the
     market side (``wiring.MarketPorts``); ``live_confirmed`` and
-    ``clock_override`` are kept for a rebuild.
+    ``clock_override`` are kept for a rebuild. ``pinned``: a backtest run,
+    whose settings are the run's own: stored edits are not picked up.
     """
 
     strategy_id: str
@@ -84,6 +85,7 @@ class StrategyRuntime:
     ports: MarketPorts | None = None
     live_confirmed: bool = False
     clock_override: Clock | None = None
+    pinned: bool = False
 
     def scheduler(self, step_delay_s: float) -> Scheduler:
         """When the background loop runs the next cycle: ``step_delay_s`` apart on a stepped
@@ -132,9 +134,10 @@ class StrategyRuntime:
 
         A new prompt (custom text or template) applies from the next cycle, with
         its saved version number; any other edited setting rebuilds the whole
-        runtime from the database, exactly as a resume does.
+        runtime from the database, exactly as a resume does. A pinned runtime (a
+        backtest) keeps its settings.
         """
-        if self.store is None:
+        if self.store is None or self.pinned:
             return False
         row = self.store.get_strategy(self.strategy_id)
         if row.updated_ts == self.updated_ts and row.request == self.request:
@@ -214,14 +217,19 @@ def build_policy(
     db_path: Path,
     rules: MarketRulesProvider | None = None,
 ) -> Policy:
-    """A built-in rule (sized with ``rules``' contract sizes), or the LLM (imported lazily)."""
+    """A built-in rule (sized with ``rules``' contract sizes), or the LLM (imported lazily).
+
+    The LLM's response cache (in ``db_path``) is on when ``llm.cache`` says so; unset, it
+    is on for the simulated market and replays (backtests included), off on live markets.
+    """
     if request.llm.is_builtin:
         return builtin_policy(request.llm.model_id, rules)
     from strategy_agent.decision.llm_policy import build_llm_policy
 
-    return build_llm_policy(
-        request, limits, api_key=api_key, db_path=db_path, use_cache=request.llm.cache
-    )
+    use_cache = request.llm.cache
+    if use_cache is None:
+        use_cache = request.replay is not None or request.exchange.exchange_id == SIMULATED
+    return build_llm_policy(request, limits, api_key=api_key, db_path=db_path, use_cache=use_cache)
 
 
 def build_market(
@@ -242,6 +250,8 @@ def open_runtime(
     api_key: SecretStr | None = None,
     live_confirmed: bool = False,
     clock: Clock | None = None,
+    ports: MarketPorts | None = None,
+    cache_db: Path | None = None,
 ) -> StrategyRuntime:
     """Build a runnable strategy from what the database holds (resume included).
 
@@ -249,14 +259,19 @@ def open_runtime(
     ``--i-understand-live-trading``, the form's typed confirmation). ``clock``
     replaces the wall clock of a live market (tests, demos). A live market
     loads the exchange's markets here: ``DataUnavailableError`` when it cannot
-    be reached.
+    be reached. ``ports``: market ports built by the caller (a backtest's, on
+    the candles of its batch: ``wiring.replay_ports``); the runtime is then
+    pinned to them. ``cache_db``: where the LLM's response cache lives (default:
+    ``store``'s file).
     """
     row = store.get_strategy(strategy_id)
     request = row.request
     trading = request.trading
-    ports = build_market(
-        request, last_cycle_ts=store.last_cycle_ts(strategy_id), store=store, clock=clock
-    )
+    pinned = ports is not None
+    if ports is None:
+        ports = build_market(
+            request, last_cycle_ts=store.last_cycle_ts(strategy_id), store=store, clock=clock
+        )
     rules = ports.rules
     fills = store.load_fills(strategy_id)
     ledger = Ledger.replay(
@@ -270,7 +285,7 @@ def open_runtime(
     )
     digest = IncrementalDigest.from_history(fills, store.load_trades(strategy_id))
     limits = GuardrailLimits.from_config(trading, request.exchange, rules)
-    policy = build_policy(request, limits, api_key, Path(store.path), rules)
+    policy = build_policy(request, limits, api_key, cache_db or Path(store.path), rules)
     fallback = builtin_policy(request.llm.fallback, rules)
     composer = GuardedComposer(policy, limits, rules, fallback=fallback)
     gateway = build_gateway(
@@ -316,4 +331,5 @@ def open_runtime(
         ports=ports,
         live_confirmed=live_confirmed,
         clock_override=clock,
+        pinned=pinned,
     )

@@ -146,10 +146,11 @@ class CostEstimate:
             for c in self.configs
         ]
         out += [f"  note: {note}" for c in self.configs for note in c.notes]
+        llm_configs = sum(1 for c in self.configs if c.calls)
         out.append(
-            f"total: {self.calls:,} LLM calls ({self.cycles:,} cycles x {len(self.configs)} "
-            f"configs x {self.samples} samples), ~{self.tokens:,} tokens, "
-            f"{_usd(self.cost_usd, 'estimate')}"
+            f"total: {self.calls:,} LLM calls ({self.cycles:,} cycles x {llm_configs} LLM "
+            f"config{'' if llm_configs == 1 else 's'} x {self.samples} samples), "
+            f"~{self.tokens:,} tokens, {_usd(self.cost_usd, 'estimate')}"
         )
         return out
 

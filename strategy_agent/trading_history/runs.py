@@ -21,6 +21,8 @@ to live strategies and a user can check that two runs saw the same candles.
 - ``sample_index``: which of N samples of one config this run is (0 for one).
 - ``tokens``/``cost_usd``: what the run paid for, in tokens and US dollars
   (cache hits excluded; ``cost_usd`` ``None`` when the model has no known price).
+- ``in_sample``: why the window is "in-sample for this model" (it starts
+  before the model's training cutoff, ``backtest.cutoffs``), ``None`` when not.
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ FINAL_STATUSES = ("done", "stopped", "failed")
 
 _COLUMNS = (
     "id, kind, strategy_id, batch_id, window_from_ms, window_to_ms, data_source, data_hash, "
-    "config, status, status_reason, sample_index, tokens, cost_usd, created_ts, finished_ts"
+    "config, status, status_reason, sample_index, tokens, cost_usd, created_ts, finished_ts, "
+    "in_sample"
 )
 
 
@@ -70,6 +73,7 @@ class Run:
     cost_usd: float | None
     created_ts: int
     finished_ts: int | None
+    in_sample: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -90,6 +94,7 @@ def create_run(
     sample_index: int = 0,
     batch_id: str | None = None,
     run_id: str | None = None,
+    in_sample: str | None = None,
 ) -> Run:
     """Store a new run with status ``running``; returns it.
 
@@ -115,7 +120,7 @@ def create_run(
             raise ConfigurationError(f"a run with id {new_id!r} already exists: choose another id")
         store.db.execute(
             f"INSERT INTO runs ({_COLUMNS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', NULL, ?, 0, NULL, ?, NULL)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', NULL, ?, 0, NULL, ?, NULL, ?)",
             [
                 new_id,
                 kind,
@@ -128,6 +133,7 @@ def create_run(
                 config,
                 sample_index,
                 now_ms,
+                in_sample,
             ],
         )
     return get_run(store, new_id)

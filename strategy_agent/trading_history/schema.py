@@ -25,6 +25,10 @@ Version 6 adds ``runs`` (``runs.py``): one row per live, paper or backtest run
 (its window, data source and hash, config, status, sample index, the strategy
 row it ran as, what it spent), and a ``tokens`` column on ``history_records``
 (prompt + completion tokens of a compose record) beside ``cost_usd``.
+
+Version 7 adds ``runs.in_sample``: why a backtest's window is in-sample for its
+model (it starts before the model's training cutoff), ``NULL`` when it is not
+or the cutoff is unknown.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ import sqlite_utils
 
 from strategy_agent.errors import ConfigurationError
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 Step = list[str] | Callable[[sqlite_utils.Database, str], None]
 
@@ -354,8 +358,15 @@ def _v6(db: sqlite_utils.Database, path: str) -> None:
     )
 
 
+def _v7(db: sqlite_utils.Database, path: str) -> None:
+    """``runs.in_sample``: the knowledge-leakage mark of a backtest (idempotent)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(runs)").fetchall()}
+    if "in_sample" not in columns:
+        db.execute("ALTER TABLE runs ADD COLUMN in_sample TEXT")
+
+
 # Migrations by target version: _MIGRATIONS[0] brings an empty file to version 1.
-_MIGRATIONS: list[Step] = [_V1, _V2, _v3, _V4, _V5, _v6]
+_MIGRATIONS: list[Step] = [_V1, _V2, _v3, _V4, _V5, _v6, _v7]
 
 
 def schema_version(db: sqlite_utils.Database) -> int:

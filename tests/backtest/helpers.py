@@ -31,12 +31,13 @@ def write_gapped_csv(path: Path, bars: int, start_ms: int = DEFAULT_ORIGIN_MS) -
 def builtin_config(
     path: Path, name: str, model_id: str = "ema_crossover", extra: str = "", **trading: str
 ) -> Path:
-    """A TOML config of a built-in rule on BTC/USDT (1h, lookback 48) plus ``extra`` lines."""
-    lines = "\n".join(f"{key} = {value}" for key, value in trading.items())
+    """A TOML config of a built-in rule (BTC/USDT, 1h, lookback 48 unless ``trading`` says
+    otherwise, values written as TOML) plus ``extra`` lines after it."""
+    values = {"symbols": '["BTC/USDT"]', "interval": '"1h"', "lookback": "48", **trading}
+    lines = "\n".join(f"{key} = {value}" for key, value in values.items())
     path.write_text(
         f'[llm]\nprovider = "builtin"\nmodel_id = "{model_id}"\n\n'
-        f'[trading]\nstrategy_name = "{name}"\nsymbols = ["BTC/USDT"]\ninterval = "1h"\n'
-        f"lookback = 48\n{lines}\n{extra}\n",
+        f'[trading]\nstrategy_name = "{name}"\n{lines}\n\n{extra}\n',
         encoding="utf-8",
     )
     return path

@@ -107,7 +107,7 @@ def test_calls_are_cycles_times_configs_times_samples_and_prices_are_litellms() 
     assert first.price_source == "litellm"
     assert estimate.cost_usd == pytest.approx(first.cost_usd + second.cost_usd)
     total = estimate.lines()[-1]
-    assert "600 LLM calls (100 cycles x 3 configs x 3 samples)" in total
+    assert "600 LLM calls (100 cycles x 2 LLM configs x 3 samples)" in total
 
 
 def test_a_longer_prompt_estimates_more_tokens() -> None:
