@@ -269,3 +269,27 @@ def test_errors_are_one_line_without_traceback(
     assert backtest("--config", str(a), "--from", "2025-01-01", "--to", "2025-01-02",
                     "--data", "ftp:x", "--db", str(db_path)) == 2  # fmt: skip
     assert "use simulated, store:EXCHANGE" in capsys.readouterr().err
+
+
+def test_downloaded_candles_replay_from_the_store(
+    tmp_path: Path, db_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from strategy_agent.data.candle_csv import read_candle_csv
+    from strategy_agent.trading_history.candle_store import CandleSeries, write_candles
+
+    frame = read_candle_csv(SMALL_CSV, "1h")
+    with SqliteStore(db_path) as store:
+        write_candles(store, CandleSeries("okx", "BTC/USDT", "1h"), frame.to_numpy().tolist())
+    rule = builtin_config(tmp_path / "rule.toml", "EMA")  # simulated rules: no network
+    args = ["--config", str(rule), "--from", "2025-01-03", "--to", "2025-01-05", "--db",
+            str(db_path)]  # fmt: skip
+    assert backtest(*args, "--data", "store:okx") == 0
+    assert backtest(*args, "--data", "csv:" + str(SMALL_CSV)) == 0  # the same candles
+    assert backtest(*args, "--data", "store:binance") == 2
+    assert "no stored 1h candles of BTC/USDT from binance" in capsys.readouterr().err
+    with SqliteStore(db_path) as store:
+        stored, csv = sorted(list_runs(store), key=lambda r: r.data_source, reverse=True)
+        assert stored.data_source == "store:okx" and stored.request.replay is not None
+        assert stored.request.replay.source == "store"
+        assert trades_of(store, stored.strategy_id) == trades_of(store, csv.strategy_id)
+        assert len(trades_of(store, stored.strategy_id)) >= 2
