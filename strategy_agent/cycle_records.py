@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from strategy_agent.data.interfaces import ClosedCandles
 from strategy_agent.models import (
     Candle,
     ComposeContext,
@@ -189,12 +190,19 @@ def read_last_quotes(store: RecordReader, strategy_id: str) -> dict[str, dict[st
 
 
 def closed_candles(candles: list[Candle], now_ms: int) -> list[Candle]:
-    """The candles closed at ``now_ms`` (close time ``ts + interval`` not after it), in order."""
+    """The candles closed at ``now_ms`` (close time ``ts + interval`` not after it), in order.
+
+    A ``ClosedCandles`` answer closed by ``now_ms`` is returned as it is (no scan).
+    """
+    if isinstance(candles, ClosedCandles) and candles.closed_at <= now_ms:
+        return candles
     return [c for c in candles if c.ts + interval_ms(c.interval) <= now_ms]
 
 
 def latest_closes(candles: list[Candle]) -> dict[str, float]:
     """The close of each symbol's latest candle."""
+    if isinstance(candles, ClosedCandles):
+        return {symbol: candle.close for symbol, candle in candles.latest.items()}
     latest: dict[str, tuple[int, float]] = {}
     for candle in candles:
         symbol = candle.instrument.symbol
@@ -206,10 +214,13 @@ def latest_closes(candles: list[Candle]) -> dict[str, float]:
 def last_candles(candles: list[Candle]) -> dict[str, dict[str, float]]:
     """The latest candle of each symbol as ``{ts, open, high, low, close, volume}``."""
     latest: dict[str, Candle] = {}
-    for candle in candles:
-        symbol = candle.instrument.symbol
-        if symbol not in latest or candle.ts >= latest[symbol].ts:
-            latest[symbol] = candle
+    if isinstance(candles, ClosedCandles):
+        latest = candles.latest
+    else:
+        for candle in candles:
+            symbol = candle.instrument.symbol
+            if symbol not in latest or candle.ts >= latest[symbol].ts:
+                latest[symbol] = candle
     return {
         symbol: {
             "ts": c.ts,

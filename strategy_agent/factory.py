@@ -37,10 +37,13 @@ from strategy_agent.decision.composer import GuardedComposer
 from strategy_agent.decision.flatten_policy import FlattenPolicy
 from strategy_agent.decision.guardrails import GuardrailLimits
 from strategy_agent.decision.interfaces import Policy
+from strategy_agent.features.interfaces import FeatureComputer
 from strategy_agent.features.technical_indicators import TechnicalFeatureComputer
 from strategy_agent.models import ComposeContext, ComposeResult, UserRequest, interval_ms
 from strategy_agent.portfolio.ledger import Ledger
+from strategy_agent.replay_speed import fast_market
 from strategy_agent.scheduling import Scheduler
+from strategy_agent.trading_history.cycle_batch import DEFAULT_BATCH_CYCLES, BatchedCycleStore
 from strategy_agent.trading_history.digest import IncrementalDigest
 from strategy_agent.trading_history.prompt_versions import list_prompt_versions
 from strategy_agent.trading_history.store import SqliteStore
@@ -69,6 +72,9 @@ class StrategyRuntime:
     market side (``wiring.MarketPorts``); ``live_confirmed`` and
     ``clock_override`` are kept for a rebuild. ``pinned``: a backtest run,
     whose settings are the run's own: stored edits are not picked up.
+    ``fast_replay``: the replay's fast paths (``replay_speed``); ``batch`` holds
+    the cycles not written yet (``flush``). ``stamp``: the stored row's
+    ``strategy_stamp`` when it was last found equal to this runtime's request.
     """
 
     strategy_id: str
@@ -86,6 +92,9 @@ class StrategyRuntime:
     live_confirmed: bool = False
     clock_override: Clock | None = None
     pinned: bool = False
+    fast_replay: bool = False
+    batch: BatchedCycleStore | None = None
+    stamp: tuple[int, str] | None = None
 
     def scheduler(self, step_delay_s: float) -> Scheduler:
         """When the background loop runs the next cycle: ``step_delay_s`` apart on a stepped
@@ -108,6 +117,11 @@ class StrategyRuntime:
         """
         self.refresh()
         return self._on_next_candle(self.coordinator.run_once)
+
+    def flush(self) -> None:
+        """Write the cycles a fast replay holds (at the end of a run, before a pause or stop)."""
+        if self.batch is not None:
+            self.batch.flush()
 
     def close_positions(self) -> CycleReport:
         """One recorded cycle whose plan closes every open position ("Stop and close").
@@ -139,21 +153,28 @@ class StrategyRuntime:
         """
         if self.store is None or self.pinned:
             return False
+        stamp = self.store.strategy_stamp(self.strategy_id)
+        if stamp is not None and stamp == self.stamp:
+            return False  # the very row read last time: nothing to parse
         row = self.store.get_strategy(self.strategy_id)
         if row.updated_ts == self.updated_ts and row.request == self.request:
+            self.stamp = stamp
             return False
         if _settings(row.request) != _settings(self.request):
+            self.flush()
             fresh = open_runtime(
                 self.store,
                 self.strategy_id,
                 api_key=self.api_key,
                 live_confirmed=self.live_confirmed,
                 clock=self.clock_override,
+                fast_replay=self.fast_replay,
+                batch_cycles=self.batch.size if self.batch is not None else DEFAULT_BATCH_CYCLES,
             )
             for part in fields(self):
                 setattr(self, part.name, getattr(fresh, part.name))
             return True
-        self.request, self.updated_ts = row.request, row.updated_ts
+        self.request, self.updated_ts, self.stamp = row.request, row.updated_ts, stamp
         text = prompt_text_for(row.request, self.policy)
         self.coordinator.set_prompt(text, prompt_version_of(self.store, self.strategy_id, text))
         return True
@@ -252,6 +273,8 @@ def open_runtime(
     clock: Clock | None = None,
     ports: MarketPorts | None = None,
     cache_db: Path | None = None,
+    fast_replay: bool = False,
+    batch_cycles: int = DEFAULT_BATCH_CYCLES,
 ) -> StrategyRuntime:
     """Build a runnable strategy from what the database holds (resume included).
 
@@ -262,7 +285,9 @@ def open_runtime(
     be reached. ``ports``: market ports built by the caller (a backtest's, on
     the candles of its batch: ``wiring.replay_ports``); the runtime is then
     pinned to them. ``cache_db``: where the LLM's response cache lives (default:
-    ``store``'s file).
+    ``store``'s file). ``fast_replay``: on a stepped market, candles and
+    indicators computed once per chunk and ``batch_cycles`` cycles written per
+    transaction (``replay_speed``; the same results; ``flush`` at the end).
     """
     row = store.get_strategy(strategy_id)
     request = row.request
@@ -272,6 +297,11 @@ def open_runtime(
         ports = build_market(
             request, last_cycle_ts=store.last_cycle_ts(strategy_id), store=store, clock=clock
         )
+    features: FeatureComputer = TechnicalFeatureComputer()
+    fast = fast_replay and ports.stepped is not None
+    batch = BatchedCycleStore(store, batch_cycles) if fast else None
+    if batch is not None:
+        ports, features = fast_market(ports, trading.interval)
     rules = ports.rules
     fills = store.load_fills(strategy_id)
     ledger = Ledger.replay(
@@ -303,12 +333,12 @@ def open_runtime(
         prompt_text=prompt_text,
         prompt_version=prompt_version_of(store, strategy_id, prompt_text),
         data=ports.data,
-        features=TechnicalFeatureComputer(),
+        features=features,
         composer=composer,
         gateway=gateway,
         book=ledger,
         digest=digest,
-        store=store,
+        store=batch or store,
         clock=ports.clock,
         constraints=limits.model_dump(mode="json"),
         cycles_done=store.cycle_count(strategy_id),
@@ -332,4 +362,6 @@ def open_runtime(
         live_confirmed=live_confirmed,
         clock_override=clock,
         pinned=pinned,
+        fast_replay=fast_replay,
+        batch=batch,
     )

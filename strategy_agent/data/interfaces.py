@@ -28,3 +28,16 @@ class MarketRulesProvider(ABC):
     @abstractmethod
     def rules_for(self, symbol: str) -> MarketRules:
         """Rules of ``symbol``; raises ``ConfigurationError`` for an unknown symbol."""
+
+
+class ClosedCandles(list[Candle]):
+    """A source's answer that vouches for itself: every candle closed at ``closed_at``
+    (epoch ms), and ``latest`` the newest candle of each symbol, in the order the
+    symbols come. To any reader a plain list; the cycle's helpers
+    (``cycle_records.closed_candles``...) read the two facts instead of scanning it.
+    """
+
+    def __init__(self, candles: list[Candle], *, closed_at: int, latest: dict[str, Candle]):
+        super().__init__(candles)
+        self.closed_at = closed_at
+        self.latest = latest

@@ -8,6 +8,7 @@ quantity to a lot size.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from decimal import ROUND_FLOOR, Decimal
@@ -92,6 +93,9 @@ class SimulatedMarketRules(MarketRulesProvider):
     MIN_NOTIONAL = 5.0
 
     def rules_for(self, symbol: str) -> MarketRules:
+        return _simulated_rules(type(self), symbol)
+
+    def _build(self, symbol: str) -> MarketRules:
         base = symbol.strip().split(":", 1)[0].partition("/")[0].upper()
         if not base:
             raise ConfigurationError(
@@ -105,6 +109,12 @@ class SimulatedMarketRules(MarketRulesProvider):
             min_notional=self.MIN_NOTIONAL,
             price_tick=price_tick,
         )
+
+
+@functools.lru_cache(maxsize=4096)
+def _simulated_rules(kind: type[SimulatedMarketRules], symbol: str) -> MarketRules:
+    """The rules of one symbol, built once (they never change; ``MarketRules`` is frozen)."""
+    return kind()._build(symbol)
 
 
 class StaticMarketRules(MarketRulesProvider):

@@ -135,6 +135,9 @@ class IncrementalDigest(DigestBuilder):
 
     def __init__(self) -> None:
         self._stats: dict[str, _SymbolStats] = {}
+        # Each symbol's entry, kept until its statistics change (a cycle without a
+        # fill builds none).
+        self._entries: dict[str, TradeDigestEntry] = {}
 
     @classmethod
     def from_history(cls, fills: list[Fill], trades: list[TradeHistoryEntry]) -> IncrementalDigest:
@@ -153,14 +156,12 @@ class IncrementalDigest(DigestBuilder):
         """The digest as of now, stamped ``ts``; symbols sorted."""
         return TradeDigest(
             ts=ts,
-            by_instrument={
-                symbol: self._stats[symbol].entry(symbol) for symbol in sorted(self._stats)
-            },
+            by_instrument={symbol: self._entry(symbol) for symbol in sorted(self._stats)},
         )
 
     def build(self, fills: list[Fill], trades: list[TradeHistoryEntry], ts: int) -> TradeDigest:
         """Reset to exactly ``fills`` and ``trades`` and return the digest at ``ts``."""
-        self._stats = {}
+        self._stats, self._entries = {}, {}
         self._feed(fills, trades)
         return self.digest(ts)
 
@@ -172,7 +173,15 @@ class IncrementalDigest(DigestBuilder):
         for trade in trades:
             self._stats_of(trade.instrument.symbol).add_trade(trade)
 
+    def _entry(self, symbol: str) -> TradeDigestEntry:
+        entry = self._entries.get(symbol)
+        if entry is None:
+            entry = self._entries[symbol] = self._stats[symbol].entry(symbol)
+        return entry
+
     def _stats_of(self, symbol: str) -> _SymbolStats:
+        """The statistics of ``symbol``, about to change (its kept entry is dropped)."""
+        self._entries.pop(symbol, None)
         stats = self._stats.get(symbol)
         if stats is None:
             stats = self._stats[symbol] = _SymbolStats()

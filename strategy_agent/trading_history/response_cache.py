@@ -4,8 +4,10 @@ A replay of the same data with the same prompt then costs nothing and gives
 identical decisions. With ``--samples N`` each sample has its own key
 (``sample_index``), so N samples at temperature > 0 are N independent draws
 and a re-run reproduces all N; sample 0 keeps the key of earlier versions. The table is created by the store's migrations
-(``schema.py``). Each call opens its own short-lived connection, so the cache
-can be created on one thread and used on another (sqlite connections cannot).
+(``schema.py``). Each thread that uses the cache opens one connection of its
+own and keeps it (sqlite connections cannot cross threads), so a cycle's lookup
+is one query, not a new connection; a write commits at once (``synchronous =
+NORMAL`` on the store's WAL file, as the store itself writes).
 """
 
 from __future__ import annotations
@@ -13,14 +15,12 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import closing, contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import sqlite_utils
 
 TABLE = "llm_cache"
 _BUSY_TIMEOUT_S = 10.0
@@ -68,12 +68,25 @@ class ResponseCache:
 
         self.db_path = Path(db_path)
         SqliteStore(self.db_path).close()  # the table comes from the store's migrations
+        self._local = threading.local()
 
-    @contextmanager
-    def _db(self) -> Iterator[sqlite_utils.Database]:
-        with closing(sqlite3.connect(self.db_path, timeout=_BUSY_TIMEOUT_S)) as conn:
-            yield sqlite_utils.Database(conn)
-            conn.commit()
+    def _conn(self) -> sqlite3.Connection:
+        """This thread's connection, opened on first use and kept."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.db_path, timeout=_BUSY_TIMEOUT_S)
+            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+            if str(mode).lower() == "wal":  # durable on commit with WAL, as the store sets it
+                conn.execute("PRAGMA synchronous = NORMAL")
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        """Close this thread's connection (the next call opens a new one)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            self._local.conn = None
+            conn.close()
 
     def get(
         self,
@@ -84,22 +97,19 @@ class ResponseCache:
     ) -> CachedReply | None:
         """The stored reply for this exact prompt (and sample), or ``None``."""
         key = cache_key(model, temperature, messages, sample_index)
-        with self._db() as db:
-            rows = list(
-                db.query(
-                    f"select reply, prompt_tokens, completion_tokens, cost_usd from {TABLE} "
-                    f"where key = ?",
-                    [key],
-                )
+        row = (
+            self._conn()
+            .execute(
+                f"select reply, prompt_tokens, completion_tokens, cost_usd from {TABLE} "
+                f"where key = ?",
+                [key],
             )
-        if not rows:
+            .fetchone()
+        )
+        if row is None:
             return None
-        row = rows[0]
         return CachedReply(
-            text=row["reply"],
-            prompt_tokens=row["prompt_tokens"],
-            completion_tokens=row["completion_tokens"],
-            cost_usd=row["cost_usd"],
+            text=row[0], prompt_tokens=row[1], completion_tokens=row[2], cost_usd=row[3]
         )
 
     def put(
@@ -112,19 +122,23 @@ class ResponseCache:
         sample_index: int = 0,
     ) -> None:
         """Store (or replace) the reply for this exact prompt (and sample)."""
-        row = {
-            "key": cache_key(model, temperature, messages, sample_index),
-            "model": model,
-            "temperature": temperature,
-            "reply": reply.text,
-            "prompt_tokens": reply.prompt_tokens,
-            "completion_tokens": reply.completion_tokens,
-            "cost_usd": reply.cost_usd,
-            "created_ts": now_ms if now_ms is not None else int(time.time() * 1000),
-        }
-        with self._db() as db:
-            db[TABLE].upsert(row, pk="key")  # type: ignore[union-attr]
+        row = [
+            cache_key(model, temperature, messages, sample_index),
+            model,
+            temperature,
+            reply.text,
+            reply.prompt_tokens,
+            reply.completion_tokens,
+            reply.cost_usd,
+            now_ms if now_ms is not None else int(time.time() * 1000),
+        ]
+        conn = self._conn()
+        with conn:  # one transaction, committed (rolled back on an error)
+            conn.execute(
+                f"insert or replace into {TABLE} (key, model, temperature, reply, prompt_tokens, "
+                f"completion_tokens, cost_usd, created_ts) values (?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
 
     def __len__(self) -> int:
-        with self._db() as db:
-            return db[TABLE].count  # type: ignore[union-attr]
+        return int(self._conn().execute(f"select count(*) from {TABLE}").fetchone()[0])

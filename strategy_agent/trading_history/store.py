@@ -20,9 +20,9 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
+from collections.abc import Sequence
 from typing import Any, get_args
 
-import pydantic_core
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
 from strategy_agent.errors import ConfigurationError, StrategyAgentError
@@ -35,14 +35,24 @@ from strategy_agent.models import (
     UserRequest,
 )
 from strategy_agent.trading_history.connection import BUSY_TIMEOUT_S, DEFAULT_DB_PATH
+from strategy_agent.trading_history.cycle_rows import (
+    INSERTS,
+    TRADE_INSERT,
+    CycleWrite,
+    equity_row,
+    fill_row,
+    record_row,
+    trade_row,
+)
 from strategy_agent.trading_history.interfaces import HistoryRecorder
-from strategy_agent.trading_history.reads import EQUITY_COLUMNS, FILL_COLUMNS, HistoryReads
+from strategy_agent.trading_history.reads import HistoryReads
 from strategy_agent.trading_history.schema import SCHEMA_VERSION
 
 __all__ = [
     "BUSY_TIMEOUT_S",
     "DEFAULT_DB_PATH",
     "SCHEMA_VERSION",
+    "CycleWrite",
     "DuplicateCycle",
     "SqliteStore",
     "StrategyRow",
@@ -113,6 +123,14 @@ class SqliteStore(HistoryReads, HistoryRecorder):
                 f"list the stored ones with `python -m strategy_agent report --db {self.path}`"
             )
         return _strategy_row(rows[0])
+
+    def strategy_stamp(self, strategy_id: str) -> tuple[int, str] | None:
+        """``(updated_ts, stored config JSON)`` of a strategy, unparsed (``None``: no such
+        strategy): the cheap way to see that it did not change since the last read."""
+        row = self.db.conn.execute(
+            "SELECT updated_ts, config FROM strategies WHERE id = ?", [strategy_id]
+        ).fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
 
     def list_strategies(self) -> list[StrategyRow]:
         """Every stored strategy, oldest first."""
@@ -186,7 +204,21 @@ class SqliteStore(HistoryReads, HistoryRecorder):
         Rows whose ``strategy_id`` is unset get ``strategy_id``; a different one
         is refused. Nothing is written if anything fails.
         """
-        compose_id, number = _cycle_of(records)
+        self.write_cycles(strategy_id, [CycleWrite(records, fills, trades, equity)])
+
+    def write_cycles(self, strategy_id: str, cycles: Sequence[CycleWrite]) -> None:
+        """Write several cycles of one strategy in ONE transaction: all of them or none.
+
+        Each cycle as ``write_cycle`` writes it; the first must come right after
+        the last stored cycle and each one right after the one before it, else
+        ``DuplicateCycle`` and nothing of the batch is written. (A replay
+        buffers its cycles and writes them this way: ``cycle_batch``.)
+        """
+        if not cycles:
+            return
+        numbered = [_cycle_of(cycle.records) for cycle in cycles]
+        compose_id = numbered[0][0]
+        rows: dict[str, list[list[Any]]] = {table: [] for table in INSERTS}
         try:
             with self.write():
                 last = int(
@@ -195,27 +227,28 @@ class SqliteStore(HistoryReads, HistoryRecorder):
                         [strategy_id],
                     )
                 )
-                cycle = last + 1 if number is None else number
-                if cycle != last + 1:
-                    raise DuplicateCycle(
-                        f"cycle {cycle} of strategy {strategy_id} was not written: the last "
-                        f"stored cycle is {last}, so another runner already ran it (or the "
-                        f"cycles are out of order); nothing of it was recorded"
-                    )
-                ok = all(record.kind != "error" for record in records)
-                self.db.execute(
-                    "INSERT INTO cycles (strategy_id, cycle, compose_id, ts, ok) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    [strategy_id, cycle, compose_id, records[0].ts, int(ok)],
-                )
-                for record in records:
-                    self._insert_record(strategy_id, record)
-                for fill in fills:
-                    self._insert_fill(strategy_id, fill)
-                for trade in trades:
-                    self._insert_trade(strategy_id, trade)
-                if equity is not None:
-                    self._insert_equity(strategy_id, cycle, equity)
+                for (compose_id, number), write in zip(numbered, cycles, strict=True):
+                    cycle = last + 1 if number is None else number
+                    if cycle != last + 1:
+                        raise DuplicateCycle(
+                            f"cycle {cycle} of strategy {strategy_id} was not written: the last "
+                            f"stored cycle is {last}, so another runner already ran it (or the "
+                            f"cycles are out of order); nothing of it was recorded"
+                        )
+                    ok = all(record.kind != "error" for record in write.records)
+                    ts = write.records[0].ts
+                    rows["cycles"].append([strategy_id, cycle, compose_id, ts, int(ok)])
+                    rows["history_records"] += [record_row(strategy_id, r) for r in write.records]
+                    rows["fills"] += [fill_row(strategy_id, fill) for fill in write.fills]
+                    if write.equity is not None:
+                        rows["equity"].append(equity_row(strategy_id, cycle, write.equity))
+                    last = cycle
+                for table, sql in INSERTS.items():
+                    if rows[table]:
+                        self.db.conn.executemany(sql, rows[table])
+                for write in cycles:  # closed trades are few (one per round trip)
+                    for trade in write.trades:
+                        self._insert_trade(strategy_id, trade)
         except sqlite3.IntegrityError as error:
             if "FOREIGN KEY" in str(error):
                 raise ConfigurationError(
@@ -223,93 +256,15 @@ class SqliteStore(HistoryReads, HistoryRecorder):
                     f"create_strategy before writing its history"
                 ) from error
             if "UNIQUE" in str(error):
+                what = f"cycle {compose_id}" if len(cycles) == 1 else f"{len(cycles)} cycles"
                 raise DuplicateCycle(
-                    f"cycle {compose_id} of strategy {strategy_id} was not written: the "
+                    f"{what} of strategy {strategy_id} was not written: the "
                     f"database already holds it ({error}); nothing of it was recorded twice"
                 ) from error
             raise
 
-    def _insert_record(self, strategy_id: str, record: HistoryRecord) -> None:
-        _same_strategy(strategy_id, record.strategy_id, "HistoryRecord")
-        payload = pydantic_core.to_json(record.payload, inf_nan_mode="null").decode()
-        cost = record.payload.get("cost_usd") if record.kind == "compose" else None
-        if not isinstance(cost, (int, float)) or isinstance(cost, bool) or cost != cost:
-            cost = None
-        # prompt + completion tokens of a compose record (None when neither is known)
-        counts = [record.payload.get(f"{part}_tokens") for part in ("prompt", "completion")]
-        known = [n for n in counts if isinstance(n, int) and not isinstance(n, bool)]
-        tokens = sum(known) if known and record.kind == "compose" else None
-        self.db.execute(
-            "INSERT INTO history_records "
-            "(ts, strategy_id, kind, reference_id, payload, cost_usd, tokens) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [record.ts, strategy_id, record.kind, record.reference_id, payload, cost, tokens],
-        )
-
-    def _insert_fill(self, strategy_id: str, fill: Fill) -> None:
-        _same_strategy(strategy_id, fill.strategy_id or None, "Fill")
-        self.db.execute(
-            f"INSERT INTO fills ({FILL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                fill.ts,
-                strategy_id,
-                fill.compose_id,
-                fill.instruction_id,
-                fill.symbol,
-                fill.side,
-                fill.quantity,
-                fill.price,
-                fill.fee,
-                fill.realized_pnl,
-            ],
-        )
-
     def _insert_trade(self, strategy_id: str, trade: TradeHistoryEntry) -> None:
-        _same_strategy(strategy_id, trade.strategy_id, "TradeHistoryEntry")
-        stored = trade.model_copy(update={"strategy_id": strategy_id})
-        self.db.execute(
-            "INSERT INTO trades (strategy_id, trade_id, symbol, type, side, quantity, entry_ts, "
-            "exit_ts, entry_price, exit_price, realized_pnl, realized_pnl_pct, fees, holding_ms, "
-            "compose_id, instruction_id, payload) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                strategy_id,
-                trade.trade_id,
-                trade.instrument.symbol,
-                trade.type,
-                trade.side,
-                trade.quantity,
-                trade.entry_ts,
-                trade.exit_ts,
-                trade.entry_price,
-                trade.exit_price,
-                trade.realized_pnl,
-                trade.realized_pnl_pct,
-                trade.fees,
-                trade.holding_ms,
-                trade.compose_id,
-                trade.instruction_id,
-                stored.model_dump_json(),
-            ],
-        )
-
-    def _insert_equity(self, strategy_id: str, cycle: int, point: EquityPoint) -> None:
-        _same_strategy(strategy_id, point.strategy_id, "EquityPoint")
-        self.db.execute(
-            f"INSERT INTO equity ({EQUITY_COLUMNS}, cycle) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                point.ts,
-                strategy_id,
-                point.cash,
-                point.equity,
-                point.realized_pnl,
-                point.unrealized_pnl,
-                point.fees_paid,
-                point.gross_exposure,
-                point.net_exposure,
-                cycle,
-            ],
-        )
+        self.db.conn.execute(TRADE_INSERT, trade_row(strategy_id, trade))
 
 
 # -- module helpers ----------------------------------------------------------------------------
@@ -377,11 +332,3 @@ def _cycle_of(records: list[HistoryRecord]) -> tuple[str, int | None]:
     if len(numbers) > 1:
         raise ValueError(f"the records of one cycle carry different numbers {sorted(numbers)}")
     return ids.pop(), numbers.pop() if numbers else None
-
-
-def _same_strategy(strategy_id: str, own: str | None, what: str) -> None:
-    if own is not None and own != strategy_id:
-        raise ValueError(
-            f"{what} belongs to strategy {own!r} but was written for {strategy_id!r}: "
-            f"write each strategy's rows with its own id"
-        )

@@ -268,6 +268,9 @@ class FakeLlmServer:
 
             def setup(self) -> None:
                 super().setup()
+                # headers and body go out in two writes: without this, Nagle's algorithm
+                # holds the body until the client's delayed ACK (about 40 ms per reply)
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 with server._lock:
                     server._connections.add(self.connection)
 

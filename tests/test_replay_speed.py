@@ -1,0 +1,150 @@
+"""A replay on the fast paths trades exactly as on the per-cycle paths, and resumes after a crash.
+
+Same seed, same config, two databases: every fill, closed trade, equity point
+and checkpoint (but the measured latencies) must be the same, cycle by cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from strategy_agent.data.series_source import SeriesCandleSource
+from strategy_agent.factory import open_runtime
+from strategy_agent.features.replay_features import ReplayFeatureComputer
+from strategy_agent.models import ModelConfig, TradingConfig, UserRequest
+from strategy_agent.trading_history.cycle_batch import BatchedCycleStore
+from strategy_agent.trading_history.store import SqliteStore
+from tests.fakes.fake_llm_server import FakeLlmServer, rsi_plan
+
+SID = "speed"
+SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
+
+
+def ema_request(**trading: Any) -> UserRequest:
+    return UserRequest(
+        llm=ModelConfig(provider="builtin", model_id="ema_crossover"),
+        trading=TradingConfig(symbols=SYMBOLS, seed=11, **trading),
+    )
+
+
+def run(
+    path: Path, request: UserRequest, cycles: int, *, fast: bool, batch: int = 64, **kw: Any
+) -> None:
+    with SqliteStore(path) as store:
+        if not store.list_strategies():
+            store.create_strategy(request, now_ms=0, strategy_id=SID)
+        runtime = open_runtime(store, SID, fast_replay=fast, batch_cycles=batch, **kw)
+        for _ in range(cycles):
+            assert runtime.step().ok
+        runtime.flush()
+
+
+def without_latency(value: Any) -> Any:
+    """``value`` with every measured duration left out (they differ run to run)."""
+    if isinstance(value, dict):
+        return {k: without_latency(v) for k, v in value.items() if "latency" not in k}
+    if isinstance(value, list):
+        return [without_latency(v) for v in value]
+    return value
+
+
+def history(path: Path) -> dict[str, Any]:
+    with SqliteStore(path) as store:
+        records = store.records(SID, limit=100_000)
+        return {
+            "cycles": store.cycle_count(SID),
+            "fills": store.load_fills(SID),
+            "trades": store.load_trades(SID),
+            "equity": store.equity_series(SID, max_points=100_000),
+            "records": [
+                (r.ts, r.kind, r.reference_id, without_latency(r.payload)) for r in records
+            ],
+        }
+
+
+def test_500_cycles_on_the_fast_paths_equal_the_per_cycle_paths(tmp_path: Path) -> None:
+    request = ema_request()
+    run(tmp_path / "slow.db", request, 500, fast=False)
+    run(tmp_path / "fast.db", request, 500, fast=True, batch=64)  # 7 full batches and a part
+    slow, fast = history(tmp_path / "slow.db"), history(tmp_path / "fast.db")
+    assert slow["cycles"] == fast["cycles"] == 500
+    assert len(slow["fills"]) > 20  # the rule traded: the comparison means something
+    assert len(slow["trades"]) > 5
+    for part in ("fills", "trades", "equity", "records"):
+        assert fast[part] == slow[part], part
+
+
+def test_the_fast_paths_are_really_used_and_the_history_is_batched(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "a.db") as store:
+        store.create_strategy(ema_request(), now_ms=0, strategy_id=SID)
+        runtime = open_runtime(store, SID, fast_replay=True, batch_cycles=10)
+        features = runtime.coordinator._features
+        assert isinstance(features, ReplayFeatureComputer)
+        assert isinstance(runtime.coordinator._data, SeriesCandleSource)
+        assert isinstance(runtime.batch, BatchedCycleStore)
+        for _ in range(15):
+            runtime.step()
+        assert store.cycle_count(SID) == 10 and runtime.batch.pending == 5
+        assert features.served == 15 * len(SYMBOLS)
+        runtime.flush()
+        assert store.cycle_count(SID) == 15
+        per_cycle = open_runtime(store, SID)  # the default: per-cycle paths, no batch
+        assert per_cycle.batch is None and not isinstance(
+            per_cycle.coordinator._features, ReplayFeatureComputer
+        )
+
+
+def test_a_crash_loses_the_unwritten_batch_and_the_restart_decides_it_again(
+    tmp_path: Path,
+) -> None:
+    request = ema_request()
+    run(tmp_path / "whole.db", request, 120, fast=True, batch=16)
+    with SqliteStore(tmp_path / "crash.db") as store:
+        store.create_strategy(request, now_ms=0, strategy_id=SID)
+        runtime = open_runtime(store, SID, fast_replay=True, batch_cycles=16)
+        for _ in range(75):
+            runtime.step()
+        del runtime  # a crash: the 11 cycles held are lost, 64 are stored
+        assert store.cycle_count(SID) == 64
+    run(tmp_path / "crash.db", request, 120 - 64, fast=True, batch=16)  # resume from the store
+    assert history(tmp_path / "crash.db") == history(tmp_path / "whole.db")
+
+
+@pytest.fixture
+def rsi_llm() -> Iterator[FakeLlmServer]:
+    """The fake LLM server answering every request with its RSI demo rule."""
+    server = FakeLlmServer(auto_reply=rsi_plan).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.mark.timeout(120)
+def test_an_llm_replay_from_the_cache_on_the_fast_paths_trades_as_per_cycle(
+    tmp_path: Path, rsi_llm: FakeLlmServer
+) -> None:
+    fake_llm = rsi_llm
+    request = UserRequest(
+        llm=ModelConfig(
+            provider="openai", model_id="fake-rsi", api_base=fake_llm.api_base, cache=True
+        ),
+        trading=TradingConfig(symbols=SYMBOLS[:2], seed=3),
+    )
+    cache = tmp_path / "cache.db"
+    key = SecretStr("sk-test")
+    run(tmp_path / "fill.db", request, 150, fast=False, api_key=key, cache_db=cache)
+    asked = len(fake_llm.requests)
+    assert asked == 150
+    run(tmp_path / "slow.db", request, 150, fast=False, api_key=key, cache_db=cache)
+    run(tmp_path / "fast.db", request, 150, fast=True, batch=40, api_key=key, cache_db=cache)
+    assert len(fake_llm.requests) == asked  # every reply of both re-runs came from the cache
+    slow, fast = history(tmp_path / "slow.db"), history(tmp_path / "fast.db")
+    assert len(slow["fills"]) > 3
+    for part in ("fills", "trades", "equity", "records"):
+        assert fast[part] == slow[part], part
