@@ -1,7 +1,8 @@
 """Holding a strategy's lease while running its cycles: owner names, heartbeat, release.
 
 The lease itself lives in the database (``trading_history.leases``); this
-module is how a runner or the CLI holds one. ``LeaseKeeper`` takes the lease,
+module is how a runner or the CLI holds one, and how an owner's name reads back
+in a trader's words (``parse_owner``, ``refusal_text``). ``LeaseKeeper`` takes the lease,
 renews its heartbeat from a small thread every ``heartbeat_s`` seconds (so a
 slow LLM call never makes a live owner look dead), and gives it back. When a
 renewal finds the lease gone (another owner took it over because our heartbeat
@@ -16,11 +17,18 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import re
 import socket
 import threading
 import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from strategy_agent.trading_history.leases import Lease
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +63,131 @@ def owner_name(role: str, activity: str) -> str:
     share a lease by accident.
     """
     return f"{role} pid {os.getpid()} on {socket.gethostname()} ({activity} #{next(_serial)})"
+
+
+_OWNER = re.compile(
+    r"(?P<role>\S+) pid (?P<pid>\d+) on (?P<host>\S+)(?: \((?P<activity>.+) #\d+\))?"
+)
+# Activities that hold a lease for a moment (one cycle at most): "try again", not "stop it".
+_SHORT: dict[str, str] = {
+    "Step": "a cycle of this strategy is running right now",
+    "Run one cycle": "a cycle of this strategy is running right now",
+    "Dry run": "a dry run of this strategy is running right now",
+    "Stop and close positions": "a last cycle is closing this strategy's positions right now",
+    "Delete": "this strategy is being deleted right now",
+    "Pause": "this strategy is being paused right now",
+    "Stop": "this strategy is being stopped right now",
+    "resume": "the app is settling this strategy after a restart right now",
+}
+_ROLES = {"app": "the app", "cli": "the command line"}
+
+
+@dataclass(frozen=True)
+class LeaseOwner:
+    """A lease owner's name read back: ``cli pid 1234 on vm (run #1)``.
+
+    ``role`` (``app``, ``cli``), ``pid``, ``host`` and ``activity`` (``auto-run``,
+    ``Step``, ``run``...) are None when the name has another form (then ``name``
+    is all there is to show).
+    """
+
+    name: str
+    role: str | None = None
+    pid: int | None = None
+    host: str | None = None
+    activity: str | None = None
+
+    @property
+    def process(self) -> str:
+        """``cli pid 1234 on vm``: which process, without the activity."""
+        if self.role is None:
+            return self.name
+        return f"{self.role} pid {self.pid} on {self.host}"
+
+    @property
+    def short(self) -> bool:
+        """True for an activity that holds the lease for one cycle at most (a Step...)."""
+        return self.activity in _SHORT
+
+    @property
+    def is_this_process(self) -> bool:
+        return self.pid == os.getpid() and self.host in {None, socket.gethostname()}
+
+    def same_process(self, other: LeaseOwner) -> bool:
+        return self.role is not None and (self.role, self.pid, self.host) == (
+            other.role,
+            other.pid,
+            other.host,
+        )
+
+    def who(self, this_app: bool = False) -> str:
+        """Who runs it, for people: ``the command line``, ``another app process``..."""
+        if self.role == "app":
+            return "this app" if this_app else "another app process"
+        if self.role == "cli" and self.activity == "backtest":
+            return "a backtest on the command line"
+        return _ROLES.get(self.role or "", self.name)
+
+    @property
+    def doing(self) -> str:
+        """What it is doing right now (short activities): ``a cycle of this strategy is
+        running right now``."""
+        return _SHORT.get(self.activity or "", "this strategy is busy right now")
+
+
+def parse_owner(name: str, pid: int | None = None, host: str | None = None) -> LeaseOwner:
+    """``name`` as made by ``owner_name``; ``pid``/``host`` as recorded on the lease win."""
+    match = _OWNER.fullmatch(name)
+    if match is None:
+        return LeaseOwner(name, pid=pid, host=host)
+    return LeaseOwner(
+        name,
+        role=match["role"],
+        pid=pid if pid is not None else int(match["pid"]),
+        host=host or match["host"],
+        activity=match["activity"],
+    )
+
+
+def since_text(ts_ms: int, now_ms: int) -> str:
+    """``14:03 UTC`` (with the date when it is not within the last day)."""
+    when = datetime.fromtimestamp(ts_ms / 1000, tz=UTC)
+    same_day = 0 <= now_ms - ts_ms < 86_400_000
+    return when.strftime("%H:%M UTC" if same_day else "%Y-%m-%d %H:%M UTC")
+
+
+def refusal_text(lease: Lease, taker: str | None, now_ms: int) -> str:
+    """Why ``taker`` (an owner name) cannot take ``lease`` now, in a trader's words.
+
+    A short activity (Step, Run one cycle, Dry run, Delete, Pause, Stop): what is
+    going on right now and to try again in a few seconds (``in another tab or
+    window`` when it is this very app process). An auto-run or the command line:
+    who runs it, since when, and to pause or stop it there.
+    """
+    holder = parse_owner(lease.owner, lease.pid, lease.host)
+    mine = taker is not None and holder.same_process(parse_owner(taker))
+    if holder.short:
+        if mine:
+            where = "in another tab or window"
+        elif holder.role is None:
+            where = f"by {holder.name}"
+        else:
+            where = f"in {_ROLES.get(holder.role, holder.role)}, {holder.process}"
+        doing = holder.doing
+        return (
+            f"{doing[:1].upper()}{doing[1:]} ({holder.activity} {where}): "
+            "try again in a few seconds."
+        )
+    since = since_text(lease.acquired_ts, now_ms)
+    details = [holder.process] if holder.role is not None else []
+    if holder.role == "app" and holder.activity:
+        details.insert(0, holder.activity)
+    details.append(f"since {since}")
+    hint = " (Ctrl+C in its terminal stops the command)" if holder.role == "cli" else ""
+    return (
+        f"Strategy {lease.strategy_id} is being run by {holder.who(this_app=mine)} "
+        f"({', '.join(details)}): pause or stop it there first{hint}."
+    )
 
 
 class LeaseKeeper:

@@ -154,7 +154,8 @@ def test_resume_refuses_a_strategy_someone_else_runs(
         acquire_lease(store, sid, owner, int(time.time() * 1000), 30_000)
     assert main(["run", "--resume", sid, "--cycles", "1", "--db", str(db_path)]) == 2
     err = capsys.readouterr().err
-    assert owner in err and "Traceback" not in err
+    assert "app pid 4242 on trading-box" in err and "auto-run" in err  # who, and doing what
+    assert "Traceback" not in err
     with SqliteStore(db_path) as store:
         release_lease(store, sid, owner)  # the app paused it, or died long ago
     assert main(["run", "--resume", sid, "--cycles", "1", "--db", str(db_path)]) == 0

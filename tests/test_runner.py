@@ -132,7 +132,7 @@ def test_concurrent_steps_never_run_the_same_cycle_twice(
         thread.join(timeout=60)
     assert len(reports) + len(refusals) == 4 and reports
     assert len(set(reports)) == len(reports), "a cycle number was used twice"
-    assert all("being run by" in message for message in refusals)
+    assert all("running right now" in message for message in refusals)
     with SqliteStore(db_path) as store:
         assert store.cycle_count(sid) == len(reports)
 

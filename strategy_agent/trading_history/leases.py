@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from strategy_agent.errors import StrategyAgentError
 from strategy_agent.trading_history.store import SqliteStore
@@ -59,16 +58,18 @@ def lease_is_live(lease: Lease, now_ms: int, stale_after_ms: int) -> bool:
 
 
 class LeaseHeld(StrategyAgentError):
-    """Another live owner runs this strategy."""
+    """Another live owner runs this strategy; the message says so in a trader's words.
 
-    def __init__(self, lease: Lease, now_ms: int) -> None:
-        age_s = max(0, now_ms - lease.heartbeat_ts) / 1000
-        since = datetime.fromtimestamp(lease.acquired_ts / 1000, tz=UTC).strftime("%H:%M:%S UTC")
-        super().__init__(
-            f"strategy {lease.strategy_id} is being run by {lease.owner} (since {since}, last "
-            f"heartbeat {age_s:.0f} s ago): pause or stop it there first; a lease whose owner "
-            f"died is taken over automatically once its heartbeat is old"
-        )
+    A short activity (a Step in another tab...) says to try again in a few
+    seconds; an auto-run or the command line is named, with where to pause or
+    stop it (``strategy_agent.leasing.refusal_text``). ``taker``: the owner name
+    that was refused.
+    """
+
+    def __init__(self, lease: Lease, now_ms: int, taker: str | None = None) -> None:
+        from strategy_agent.leasing import refusal_text
+
+        super().__init__(refusal_text(lease, taker, now_ms))
         self.owner = lease.owner
         self.heartbeat_ts = lease.heartbeat_ts
 
@@ -104,7 +105,7 @@ def acquire_lease(
             and current.owner != owner
             and lease_is_live(current, now_ms, stale_after_ms)
         ):
-            raise LeaseHeld(current, now_ms)
+            raise LeaseHeld(current, now_ms, owner)
         acquired = current.acquired_ts if current is not None and current.owner == owner else now_ms
         host = this_host() if pid is not None else None
         store.db.execute(

@@ -38,6 +38,7 @@ from strategy_agent.views.strategies import (
     builtin_description,
     builtin_models,
     create_strategy,
+    escape_markdown,
     symbol_choices,
 )
 from strategy_agent.wiring import SIMULATED, cached_markets, load_markets
@@ -103,7 +104,7 @@ def _submit() -> None:
     select_strategy(strategy_id)
     st.session_state[OPEN] = False
     st.session_state[FLASH] = (
-        f"Created **{outcome.request.trading.strategy_name}** ({strategy_id}). "
+        f"Created **{escape_markdown(outcome.request.trading.strategy_name)}** ({strategy_id}). "
         "Step it once or start it below."
     )
     if not_loaded:

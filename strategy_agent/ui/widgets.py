@@ -80,6 +80,23 @@ def live_badge(trading_mode: str) -> None:
         st.badge("LIVE · real money", icon=":material/warning:", color="red", help=LIVE_HELP)
 
 
+def notice(text: str, kind: str, dismiss_key: str, on_dismiss: Callable[[], None]) -> None:
+    """An outcome that stays (across the 2-s refresh) until dismissed: a green or red
+    alert (``kind`` "success" or "error") with a Dismiss button beside it."""
+    with st.container(horizontal=True, vertical_alignment="center", gap="small", wrap=False):
+        if kind == "error":
+            st.error(text, icon=":material/error:", width="stretch")
+        else:
+            st.success(text, icon=":material/check_circle:", width="stretch")
+        st.button(
+            "Dismiss",
+            key=dismiss_key,
+            icon=":material/close:",
+            type="tertiary",
+            on_click=on_dismiss,
+        )
+
+
 def empty_state(message: str, page: str | None = None, label: str | None = None) -> None:
     """What to do next when there is nothing to show (with a link to where to do it)."""
     with st.container(border=True):

@@ -8,7 +8,9 @@ in words a trader uses ("Initial capital must be more than 0 USDT (you typed
 half-valid or different from what was typed: the page saves only when
 ``FormOutcome.request`` is set, and its widgets have no bounds of their own
 (a bounded ``st.number_input`` silently keeps its previous value when the
-typed one is out of range).
+typed one is out of range). Text is never trimmed into something else: a name,
+model id, exchange or symbol of spaces is refused like an empty one, and spaces
+around a value are pointed out (a blank optional field is simply left out).
 
 Symbols are refused at creation when they are not tradable: on the simulated
 market against its list, on a real exchange by their notation and, when the
@@ -181,9 +183,54 @@ def _cross_field_errors(raw: dict[str, Any], known: dict[str, str]) -> dict[str,
     return {}
 
 
-def _form_level_errors(values: dict[str, Any]) -> dict[str, str]:
-    """Rules of the form itself: live confirmation and "a prompt must exist"."""
+# Text the engine would trim or accept as it is, said here instead: a value of spaces is no
+# value, and spaces around one are pointed out, never removed behind the trader's back.
+_REQUIRED_TEXT = {
+    "trading.strategy_name": ("The strategy name", "Give the strategy a name."),
+    "llm.model_id": ("Model id", "Model id cannot be empty."),
+    "exchange.exchange_id": ("Exchange", "Exchange cannot be empty."),
+}
+_OPTIONAL_LABELS = {
+    "llm.api_key_env": "Key environment variable",
+    "llm.api_base": "API base",
+    "exchange.api_key_env": "API key environment variable",
+    "exchange.secret_key_env": "Secret environment variable",
+    "exchange.api_url": "API URL",
+}
+
+
+def _spaces_errors(values: dict[str, Any]) -> dict[str, str]:
+    """Names, ids and symbols of spaces, or with spaces around them (a blank optional
+    field is simply left out)."""
     errors: dict[str, str] = {}
+    around = "{} starts or ends with a space: remove it."
+    for key, (label, empty) in _REQUIRED_TEXT.items():
+        typed = values.get(key)
+        if isinstance(typed, str) and typed and not typed.strip():
+            errors[key] = empty
+        elif isinstance(typed, str) and typed != typed.strip():
+            errors[key] = around.format(label)
+    for key, label in _OPTIONAL_LABELS.items():
+        typed = values.get(key)
+        if isinstance(typed, str) and typed.strip() and typed != typed.strip():
+            errors[key] = around.format(label)
+    symbols = values.get("trading.symbols")
+    for symbol in symbols if isinstance(symbols, list) else []:
+        text = str(symbol)
+        if not text.strip():
+            errors["trading.symbols"] = "One symbol is blank: remove it."
+            break
+        if text != text.strip():
+            errors["trading.symbols"] = (
+                f"Symbol {text!r} starts or ends with a space: remove it and pick {text.strip()!r}."
+            )
+            break
+    return errors
+
+
+def _form_level_errors(values: dict[str, Any]) -> dict[str, str]:
+    """Rules of the form itself: spaces, live confirmation and "a prompt must exist"."""
+    errors = _spaces_errors(values)
     if values.get("exchange.trading_mode") == "live":
         typed = str(values.get("exchange.confirm_live") or "").strip()
         if typed != LIVE_CONFIRMATION:

@@ -4,8 +4,13 @@ Controls (start, pause, stop, delete) go through the ``StrategyRunner``.
 
 Every read is bounded: index lookups per card (latest equity point, cycle,
 failed-cycle and trade counts, the last ``FALLBACK_WINDOW`` composed cycles'
-fallbacks and the latest alert) and a thinned equity series for its sparkline,
-all through the history package (``trading_history.page_queries``, ``.fallbacks``).
+fallbacks and the latest alert, its lease) and a thinned equity series for its
+sparkline, all through the history package (``trading_history.page_queries``,
+``.fallbacks``, ``.leases``).
+
+A strategy whose live lease belongs to another process (the command line,
+another app process) has ``run_by`` set: the card says who runs it and the page
+disables the controls that would be refused.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import TYPE_CHECKING
 from pydantic import SecretStr
 
 from strategy_agent.factory import SIMULATED
+from strategy_agent.leasing import lease_stale_s, parse_owner, since_text
 from strategy_agent.models import UserRequest
 from strategy_agent.trading_history import metrics, page_queries
 from strategy_agent.trading_history.fallbacks import (
@@ -25,6 +31,7 @@ from strategy_agent.trading_history.fallbacks import (
     fallback_stats,
     recent_alerts,
 )
+from strategy_agent.trading_history.leases import lease_holder, lease_is_live
 
 if TYPE_CHECKING:
     from strategy_agent.runner import StrategyRunner
@@ -38,6 +45,22 @@ MARKDOWN_SPECIAL = frozenset("\\`*_[]<>$|~#")
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+@dataclass(frozen=True)
+class RunBy:
+    """Who runs a strategy from elsewhere, for its card.
+
+    ``text``: ``Run by the command line (pid 1234 on vm) · since 14:03 UTC``, or
+    for a short activity ``A cycle of this strategy is running right now (Step
+    in another app process, pid 1234 on vm)``; ``advice``: what to do instead,
+    ``pause or stop it where it runs (Ctrl+C in its terminal)``; ``short``: it
+    ends on its own within a cycle.
+    """
+
+    text: str
+    advice: str
+    short: bool
 
 
 @dataclass
@@ -65,6 +88,7 @@ class StrategyCard:
     fallback: FallbackStats | None = None
     alert: FallbackAlert | None = None  # the latest alert, when it falls in the window
     api_base: str | None = None
+    run_by: RunBy | None = None  # a live lease of another process
 
 
 def model_label(provider: str | None, model_id: str | None) -> str:
@@ -113,6 +137,34 @@ def _card(store: SqliteStore, row: StrategyRow, running: bool) -> StrategyCard:
         fallback=fallback if fallback.fallbacks else None,
         alert=next((a for a in alerts if _shown(a, fallback, alert_after)), None),
         api_base=request.llm.api_base,
+        run_by=run_by(store, row.id, now_ms()),
+    )
+
+
+def run_by(store: SqliteStore, strategy_id: str, now: int) -> RunBy | None:
+    """Who runs ``strategy_id`` from another process now (its live lease); None when
+    nobody does, or when it is this app's own runner (its card shows that already)."""
+    lease = lease_holder(store, strategy_id)
+    if lease is None or not lease_is_live(lease, now, int(lease_stale_s() * 1000)):
+        return None
+    owner = parse_owner(lease.owner, lease.pid, lease.host)
+    if owner.is_this_process:
+        return None
+    where = f"pid {owner.pid} on {owner.host}" if owner.role is not None else None
+    if owner.short:
+        doing = owner.doing
+        context = f"{owner.activity} in {owner.who()}" + (f", {where}" if where else "")
+        return RunBy(
+            text=f"{doing[:1].upper()}{doing[1:]} ({context})",
+            advice="it ends on its own: try again in a few seconds",
+            short=True,
+        )
+    process = f" ({where})" if where else ""
+    hint = {"cli": " (Ctrl+C in its terminal)", "app": " (on that app's Strategies page)"}
+    return RunBy(
+        text=f"Run by {owner.who()}{process} · since {since_text(lease.acquired_ts, now)}",
+        advice=f"pause or stop it where it runs{hint.get(owner.role or '', '')}",
+        short=False,
     )
 
 
