@@ -239,6 +239,7 @@ class StrategyRunner:
 
     def _left_to_the_cli(self, strategy_id: str) -> bool:
         """True when the command line runs (or ran, and was killed) this strategy."""
+        from strategy_agent.leasing import parse_owner
         from strategy_agent.trading_history.leases import lease_holder, lease_is_live
         from strategy_agent.trading_history.store import SqliteStore
 
@@ -250,8 +251,8 @@ class StrategyRunner:
                 store.set_status(
                     strategy_id,
                     "paused",
-                    f"the command-line run ({lease.owner}) ended before it finished; "
-                    f"press Start to run it here",
+                    f"the command-line run ({parse_owner(lease.owner, lease.pid, lease.host).process}) "
+                    f"ended before it finished; press Start to run it here",
                     now_ms(),
                 )
         return True

@@ -40,7 +40,8 @@ def test_a_killed_command_line_run_is_paused_not_resumed_forever(runner: Strateg
     with SqliteStore(runner.db_path) as store:
         row = store.get_strategy(sid)
     assert row.status == "paused"
-    assert "command-line run" in (row.status_reason or "")
+    assert f"command-line run (cli pid {int(dead.stdout)} on " in (row.status_reason or "")
+    assert "(run #1)" not in (row.status_reason or "")  # said for people, not the raw owner
     assert not runner.is_running(sid) and runner.waiting_ids() == []
 
 
