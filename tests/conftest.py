@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from tests.fakes.fake_llm_server import FakeLlmServer
+
 # CI explores the same examples every run (a red CI is always reproducible);
 # local runs keep drawing new ones, so they keep finding new bugs.
 settings.register_profile("ci", derandomize=True, print_blob=True)
@@ -18,9 +20,8 @@ if os.environ.get("CI"):
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-# the fake OpenAI-compatible server's ``fake_llm`` and the fake Binance's ``fake_exchange``
-# fixtures, for every test
-pytest_plugins = ["tests.fakes.fake_llm_server", "tests.fakes.fake_exchange"]
+# the fake Binance's ``fake_exchange`` fixture, for every test
+pytest_plugins = ["tests.fakes.fake_exchange"]
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
@@ -57,3 +58,16 @@ def _block_network(monkeypatch: pytest.MonkeyPatch) -> None:
 def db_path(tmp_path: Path) -> Iterator[Path]:
     """A fresh database file path per test."""
     yield tmp_path / "strategy_agent.db"
+
+
+@pytest.fixture
+def fake_llm() -> Iterator[FakeLlmServer]:
+    """A started fake LLM server, stopped after the test (JSON-mode refusals forgotten)."""
+    from strategy_agent.decision.llm_transport import forget_format_refusals
+
+    forget_format_refusals()
+    server = FakeLlmServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()

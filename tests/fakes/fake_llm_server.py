@@ -29,12 +29,10 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-
-import pytest
 
 
 @dataclass(frozen=True)
@@ -397,19 +395,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         server.stop()
     return 0
-
-
-@pytest.fixture
-def fake_llm() -> Iterator[FakeLlmServer]:
-    """A started fake LLM server, stopped after the test (JSON-mode refusals forgotten)."""
-    from strategy_agent.decision.llm_transport import forget_format_refusals
-
-    forget_format_refusals()
-    server = FakeLlmServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 if __name__ == "__main__":
