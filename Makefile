@@ -48,7 +48,12 @@ fmt: $(STAMP_DEV)
 	$(BIN)/ruff format strategy_agent tests bench app.py app_pages
 	$(BIN)/ruff check --fix strategy_agent tests bench app.py app_pages
 
+## bench: every benchmark, printed (the first run fills the LLM response cache of
+## bench/replay.py --llm in data/bench: a few minutes against the fake LLM server)
 bench: $(STAMP_DEV)
+	$(BIN)/python bench/replay.py --baseline --llm
+	$(BIN)/python bench/vs_backtesting_py.py
+	$(BIN)/python bench/concurrency.py
 	$(BIN)/python bench/prompt_tokens.py
 	$(BIN)/python bench/ui_pages.py
 

@@ -265,7 +265,9 @@ def _execute(
                     clock,
                     planned.window.last_ms + planned.window.step_ms,
                 )
-                runtime = open_runtime(store, sid, ports=ports)
+                # the fast replay paths: candles and indicators once per chunk, history
+                # written in batches (a failed cycle at once, the rest flushed below)
+                runtime = open_runtime(store, sid, ports=ports, fast_replay=True)
                 while not runtime.exhausted():
                     if stop.is_set() or budget.should_stop():
                         status, reason = "stopped", _stop_reason(budget)
@@ -284,6 +286,7 @@ def _execute(
                         status = "failed"
                         reason = f"the cycle at {report.ts} failed {tries} times: {report.error}"
                         break
+                runtime.flush()
         except StrategyHalted as halted:
             status, reason = "failed", str(halted)
         except Exception as error:  # one broken run must not take the batch down
