@@ -43,6 +43,11 @@ pages = {
             title="Leaderboard",
             icon=":material/leaderboard:",
         ),
+        st.Page(
+            "app_pages/backtest.py",
+            title="Backtest",
+            icon=":material/replay:",
+        ),
     ],
 }
 

@@ -1,4 +1,5 @@
-"""Leaderboard: strategies ranked only against others over the same window, with buy-and-hold."""
+"""Leaderboard: strategies and backtest runs ranked only against others over the same window
+and data, with buy-and-hold."""
 
 import streamlit as st
 
@@ -23,10 +24,11 @@ from strategy_agent.views.leaderboard_windows import DEFAULT_RANK_BY
 
 page_header(
     "Leaderboard",
-    "Strategies compared over the same window: returns, risk, trading and LLM costs, "
-    "against buy-and-hold.",
+    "Strategies and backtest runs compared over the same window and data: returns, risk, "
+    "trading and LLM costs, against buy-and-hold.",
 )
 runner = get_runner()
+MAX_CURVES_TOGETHER = 20
 
 FORMATS = {
     "#": INTEGER,
@@ -62,12 +64,23 @@ def window_ranking(result: Leaderboard, group: WindowGroup) -> None:
     if shown["Note"].isna().all():
         shown = shown.drop(columns=["Note"])
     st.markdown(f"**{group.label}**")
+    kind = "backtest run" if group.backtest else "strategy"
+    kinds = "backtest runs" if group.backtest else "strategies"
     if group.window is None or group.window.last_ts is None:
         st.caption("Not ranked: no figures over a window yet.")
     elif len(ids) == 1:
-        st.caption("The only strategy over this window: nothing to rank it against.")
+        st.caption(f"The only {kind} over this window: nothing to rank it against.")
     else:
-        st.caption(f"{len(ids)} strategies ranked by {by} (missing values last).")
+        st.caption(f"{len(ids)} {kinds} ranked by {by} (missing values last).")
+    marked = [sid for sid in ids if sid in result.in_sample]
+    if marked:
+        verb = "is" if len(marked) == 1 else "are"
+        st.caption(
+            f":material/history_edu: {len(marked)} of these {len(ids)} runs {verb} in-sample "
+            "for its model (marked in Note): "
+            "the window starts before the model's training cutoff, so it may have known what "
+            "happened."
+        )
     ranking_table(
         shown,
         key,
@@ -96,7 +109,10 @@ def board() -> None:
         st.markdown("**Ranking** · one table per window · click a column header to rank by it")
         st.caption(
             "Strategies are ranked only against others that traded the same data over the same "
-            "window: same market, interval and symbols, same first and last candle. Higher "
+            "window: same market, interval and symbols, same first and last candle. Backtest "
+            "runs are ranked only against runs over the same window of the same data (same "
+            "sha256 of the candles), never against live strategies; a run whose window starts "
+            "before its model's training cutoff is marked in-sample for this model. Higher "
             "ranks first (lower for drawdown, volatility, fees and costs); a missing figure "
             "ranks last. Annualised figures (CAGR, volatility, Sharpe, Sortino, Calmar; "
             "risk-free rate 0) are shown from 30 cycles on, CAGR and Calmar over 30 days or "
@@ -108,7 +124,8 @@ def board() -> None:
             window_ranking(result, group)
     with st.container(border=True):
         st.markdown("**Equity curves** · normalised to 100 at the initial capital")
-        if not result.curves:
+        curves, benchmarks = result.curves_for(curve_ids(result))
+        if not curves:
             st.caption("No cycle yet: run a strategy to draw its curve.")
             return
         st.caption(
@@ -116,7 +133,21 @@ def board() -> None:
             "the legend to hide a strategy and its benchmark. Curves of different windows "
             "are not comparable."
         )
-        st.plotly_chart(comparison_figure(result.curves, result.benchmarks), key="comparison")
+        st.plotly_chart(comparison_figure(curves, benchmarks), key="comparison")
+
+
+def curve_ids(result: Leaderboard) -> list[str] | None:
+    """Every curve (``None``) up to ``MAX_CURVES_TOGETHER``; beyond, one window's, picked."""
+    groups = [g for g in result.windows if any(result.curve_label(i) for i in g.ids)]
+    if len(result.drawn) <= MAX_CURVES_TOGETHER or len(groups) < 2:
+        return None
+    picked = st.selectbox(
+        f"Window ({len(result.drawn)} curves: one window at a time)",
+        range(len(groups)),
+        format_func=lambda i: f"{groups[i].label} ({len(groups[i].ids)})",
+        key="curves_window",
+    )
+    return groups[picked or 0].ids
 
 
 board()

@@ -1,18 +1,24 @@
-"""Render time of every app page on a big database (20 strategies x 10,000 cycles).
+"""Render time of every app page on a big database (100 backtest runs x 10,000 cycles).
 
-    python bench/ui_pages.py [--strategies 20] [--cycles 10000] [--db PATH] [--runs 3]
+    python bench/ui_pages.py [--backtests 100] [--batch 10] [--live 5] [--cycles 10000]
+                             [--db PATH] [--reruns 3]
 
 Seeds the database with bulk SQL (one transaction per strategy; the rows have
 the shapes the engine writes: a cycles row and four checkpoints per cycle, the
 features one with the cycle's last closed candle per symbol, fills, closed
-trades, an equity point), then renders each page with ``AppTest`` and prints the first
-render (cold: no memoised query) and the best of ``--runs`` reruns on unchanged
-data. Every page should stay under 1 s.
+trades, an equity point): ``--backtests`` backtest runs in batches of
+``--batch`` (each batch its own data, so its own Leaderboard group; every
+third batch in-sample for its model), each stored in ``runs`` and ended with
+``finish_run`` as the backtest driver ends it, plus ``--live`` live
+strategies without a run. Then it renders each page with ``AppTest`` and
+prints the first render (cold: no memoised query) and the best of
+``--reruns`` reruns on unchanged data. Every page should stay under 1 s.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -36,6 +42,7 @@ PAGES = [
     "app_pages/decisions.py",
     "app_pages/digest.py",
     "app_pages/leaderboard.py",
+    "app_pages/backtest.py",
 ]
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
 BUDGET_S = 1.0
@@ -106,15 +113,42 @@ def _compose_payload(cycle: int, rng: random.Random, prices: dict[str, float], l
     return json.dumps(payload)
 
 
-def seed(db_path: Path, strategies: int, cycles: int) -> None:
-    """Write ``strategies`` x ``cycles`` cycles of plausible history with bulk SQL."""
+def seed(db_path: Path, backtests: int, batch: int, live: int, cycles: int) -> None:
+    """Write ``backtests`` backtest runs and ``live`` live strategies of ``cycles`` cycles."""
+    from strategy_agent.trading_history.runs import create_run, finish_run
+
     store = SqliteStore(db_path)
     try:
-        for index in range(strategies):
+        for index in range(backtests + live):
             request = _request(index)
-            sid = store.create_strategy(request, now_ms=int(time.time() * 1000))
+            now = int(time.time() * 1000)
+            if index < backtests:
+                name = f"Bench config {index % batch:02d} · backtest"
+                trading = request.trading.model_copy(update={"strategy_name": name})
+                request = request.model_copy(update={"trading": trading})
+            sid = store.create_strategy(request, now_ms=now)
             _seed_strategy(store, sid, request, cycles, random.Random(index))
-            store.set_status(sid, "paused", None, int(time.time() * 1000))
+            if index >= backtests:
+                store.set_status(sid, "paused", None, now)
+                continue
+            step = interval_ms(request.trading.interval)
+            first = DEFAULT_ORIGIN_MS + request.trading.lookback * step
+            number = index // batch
+            run = create_run(
+                store,
+                kind="backtest",
+                strategy_id=sid,
+                request=request,
+                data_source="simulated",
+                data_hash=hashlib.sha256(f"bench batch {number}".encode()).hexdigest(),
+                window_from_ms=first,
+                window_to_ms=first + (cycles - 1) * step,
+                batch_id=f"bench{number:03d}",
+                now_ms=now,
+                in_sample="in-sample for this model: bench" if number % 3 == 2 else None,
+            )
+            finish_run(store, run.id, "done", now_ms=now, tokens=0, cost_usd=None)
+            store.set_status(sid, "stopped", "backtest done", now)
     finally:
         store.close()
 
@@ -238,8 +272,8 @@ def _trade(sid: str, cid: str, symbol: str, entry: int, exit_: int, pnl: float) 
     )  # fmt: skip
 
 
-def time_pages(db_path: Path, runs: int) -> list[tuple[str, float, float]]:
-    """(page, first render s, best rerun s) for every page."""
+def time_pages(db_path: Path, reruns: int) -> list[tuple[str, float, float]]:
+    """(page, first render s, best of ``reruns`` reruns s) for every page."""
     import logging
 
     import streamlit as st
@@ -261,7 +295,7 @@ def time_pages(db_path: Path, runs: int) -> list[tuple[str, float, float]]:
         if app.exception:
             raise SystemExit(f"{page} raised: {app.exception[0].message}")
         best = float("inf")
-        for _ in range(runs):
+        for _ in range(reruns):
             started = time.perf_counter()
             app.run()
             best = min(best, time.perf_counter() - started)
@@ -272,22 +306,25 @@ def time_pages(db_path: Path, runs: int) -> list[tuple[str, float, float]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--strategies", type=int, default=20)
+    parser.add_argument("--backtests", type=int, default=100, help="backtest runs")
+    parser.add_argument("--batch", type=int, default=10, help="runs per backtest batch")
+    parser.add_argument("--live", type=int, default=5, help="live strategies (no run row)")
     parser.add_argument("--cycles", type=int, default=10_000)
     parser.add_argument("--db", type=Path, help="reuse (or create) this database file")
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--reruns", type=int, default=3)
     args = parser.parse_args()
     db_path = args.db or Path(tempfile.mkdtemp(prefix="ui-bench-")) / "bench.db"
     if not db_path.exists():
         started = time.perf_counter()
-        seed(db_path, args.strategies, args.cycles)
+        seed(db_path, args.backtests, max(1, args.batch), args.live, args.cycles)
         print(
-            f"seeded {args.strategies} strategies x {args.cycles:,} cycles into {db_path} "
-            f"in {time.perf_counter() - started:.1f} s ({db_path.stat().st_size / 1e6:.0f} MB)"
+            f"seeded {args.backtests} backtest runs + {args.live} live strategies x "
+            f"{args.cycles:,} cycles into {db_path} in {time.perf_counter() - started:.1f} s "
+            f"({db_path.stat().st_size / 1e6:.0f} MB)"
         )
     print(f"{'page':<24} {'first render':>13} {'rerun (best)':>13}", flush=True)
     slow = []
-    for page, first, best in time_pages(db_path, args.runs):
+    for page, first, best in time_pages(db_path, args.reruns):
         flag = "" if max(first, best) < BUDGET_S else "  <-- over 1 s"
         print(f"{page:<24} {first:>11.3f} s {best:>11.3f} s{flag}")
         if max(first, best) >= BUDGET_S:

@@ -34,6 +34,7 @@ import streamlit as st
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 if TYPE_CHECKING:
+    from strategy_agent.backtest.jobs import BacktestJobs
     from strategy_agent.runner import StrategyRunner
     from strategy_agent.trading_history.store import SqliteStore
 
@@ -59,12 +60,14 @@ def step_delay_s() -> float:
 
 @dataclass
 class AppRuntime:
-    """The shared runner plus what happened when it was created (for a notice)."""
+    """The shared runner, the background backtests, and what happened when it was
+    created (for a notice)."""
 
     runner: StrategyRunner
     db_path: Path
     resumed: list[str] = field(default_factory=list)
     resume_error: str | None = None
+    backtests: BacktestJobs | None = None  # set by ``create_runtime``
 
 
 _process_runtime: AppRuntime | None = None  # set by ``start_process_runtime``
@@ -72,12 +75,13 @@ _process_runtime: AppRuntime | None = None  # set by ``start_process_runtime``
 
 def create_runtime(path: Path, delay_s: float) -> AppRuntime:
     """A runner for the database at ``path`` that has resumed what was running."""
+    from strategy_agent.backtest.jobs import BacktestJobs
     from strategy_agent.leasing import lease_stale_s
     from strategy_agent.runner import StrategyRunner
 
     path.parent.mkdir(parents=True, exist_ok=True)
     runner = StrategyRunner(path, step_delay_s=delay_s, lease_stale_s=lease_stale_s())
-    runtime = AppRuntime(runner=runner, db_path=path)
+    runtime = AppRuntime(runner=runner, db_path=path, backtests=BacktestJobs(path))
     try:
         runtime.resumed = runtime.runner.resume_running()
     except Exception as error:  # a broken database must not take the whole app down
@@ -97,11 +101,13 @@ def stop_process_runtime() -> None:
     """Stop the threads of the process runtime, stored statuses untouched (they resume)."""
     global _process_runtime
     if _process_runtime is not None:
-        _process_runtime.runner.shutdown()
+        _release(_process_runtime)
         _process_runtime = None
 
 
 def _release(runtime: AppRuntime) -> None:
+    if runtime.backtests is not None:  # their runs are stored stopped
+        runtime.backtests.shutdown()
     runtime.runner.shutdown()
 
 
@@ -120,6 +126,16 @@ def get_runtime() -> AppRuntime:
 def get_runner() -> StrategyRunner:
     """The process-wide ``StrategyRunner``."""
     return get_runtime().runner
+
+
+def get_backtests() -> BacktestJobs:
+    """The process-wide background backtests (``backtest.jobs``)."""
+    runtime = get_runtime()
+    if runtime.backtests is None:
+        from strategy_agent.backtest.jobs import BacktestJobs
+
+        runtime.backtests = BacktestJobs(runtime.db_path)
+    return runtime.backtests
 
 
 @contextmanager

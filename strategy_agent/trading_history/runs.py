@@ -23,11 +23,14 @@ to live strategies and a user can check that two runs saw the same candles.
   (cache hits excluded; ``cost_usd`` ``None`` when the model has no known price).
 - ``in_sample``: why the window is "in-sample for this model" (it starts
   before the model's training cutoff, ``backtest.cutoffs``), ``None`` when not.
+- ``run_metrics``: the run's figures, curve and benchmark as JSON, stored by
+  ``finish_run`` (``run_figures``); read with ``run_figures.stored_figures``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -45,6 +48,8 @@ RunStatus = Literal["running", "done", "stopped", "failed"]
 RUN_KINDS: tuple[str, ...] = get_args(RunKind)
 RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
 FINAL_STATUSES = ("done", "stopped", "failed")
+
+logger = logging.getLogger(__name__)
 
 _COLUMNS = (
     "id, kind, strategy_id, batch_id, window_from_ms, window_to_ms, data_source, data_hash, "
@@ -183,7 +188,18 @@ def finish_run(
             "window_to_ms = COALESCE(?, window_to_ms) WHERE id = ?",
             [status, reason, now_ms, tokens, cost_usd, window_to_ms, run_id],
         )
+    _store_figures(store, run_id)
     return get_run(store, run_id)
+
+
+def _store_figures(store: SqliteStore, run_id: str) -> None:
+    """Store the ended run's figures (``run_figures``); a failure leaves them to the pages."""
+    from strategy_agent.trading_history.run_figures import store_run_figures
+
+    try:
+        store_run_figures(store, run_id)
+    except Exception:  # the run has ended either way; pages compute what is not stored
+        logger.warning("could not store the figures of run %s", run_id, exc_info=True)
 
 
 def get_run(store: SqliteStore, run_id: str) -> Run:
@@ -216,6 +232,62 @@ def list_runs(
         params.append(batch_id)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     return _select(store, f"{where} ORDER BY created_ts DESC, rowid DESC LIMIT ?", *params, limit)
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """One batch of runs: id, when it started (epoch ms), its runs, data and window.
+
+    ``running`` counts its runs not ended yet; ``window_from_ms``/``window_to_ms``
+    span every run's window.
+    """
+
+    batch_id: str
+    created_ts: int
+    runs: int
+    running: int
+    data_source: str
+    window_from_ms: int | None
+    window_to_ms: int | None
+
+
+def list_batches(store: SqliteStore, limit: int = 50) -> list[BatchSummary]:
+    """Batches of backtest runs, newest first, at most ``limit`` (one query)."""
+    rows = store.db.execute(
+        "SELECT batch_id, MIN(created_ts), COUNT(*), SUM(status = 'running'), "
+        "MIN(data_source), MIN(window_from_ms), MAX(window_to_ms) FROM runs "
+        "WHERE kind = 'backtest' AND batch_id IS NOT NULL GROUP BY batch_id "
+        "ORDER BY MIN(created_ts) DESC, batch_id LIMIT ?",
+        [limit],
+    ).fetchall()
+    return [
+        BatchSummary(str(b), int(ts), int(n), int(running or 0), str(src), first, last)
+        for b, ts, n, running, src, first, last in rows
+    ]
+
+
+def run_marks(store: SqliteStore) -> dict[str, RunMark]:
+    """Per strategy id, what the Leaderboard groups and marks its latest run by (one query,
+    no config parsed)."""
+    rows = store.db.execute(
+        "SELECT strategy_id, kind, batch_id, window_from_ms, window_to_ms, data_source, "
+        "data_hash, status, in_sample FROM runs ORDER BY created_ts, rowid"
+    ).fetchall()
+    return {str(row[0]): RunMark(*row[1:]) for row in rows}
+
+
+@dataclass(frozen=True)
+class RunMark:
+    """A run's kind, batch, window (epoch ms), data source and hash, status and in-sample mark."""
+
+    kind: RunKind
+    batch_id: str | None
+    window_from_ms: int | None
+    window_to_ms: int | None
+    data_source: str
+    data_hash: str | None
+    status: RunStatus
+    in_sample: str | None
 
 
 def runs_of_strategy(store: SqliteStore, strategy_id: str) -> list[Run]:

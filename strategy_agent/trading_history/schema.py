@@ -29,6 +29,10 @@ row it ran as, what it spent), and a ``tokens`` column on ``history_records``
 Version 7 adds ``runs.in_sample``: why a backtest's window is in-sample for its
 model (it starts before the model's training cutoff), ``NULL`` when it is not
 or the cutoff is unknown.
+
+Version 8 adds ``runs.run_metrics``: the figures, curve and benchmark of a run,
+computed from its history when it ends (``run_figures.py``), so the pages
+read a finished run in one row instead of its every equity point.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ import sqlite_utils
 
 from strategy_agent.errors import ConfigurationError
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 Step = list[str] | Callable[[sqlite_utils.Database, str], None]
 
@@ -365,8 +369,16 @@ def _v7(db: sqlite_utils.Database, path: str) -> None:
         db.execute("ALTER TABLE runs ADD COLUMN in_sample TEXT")
 
 
+def _v8(db: sqlite_utils.Database, path: str) -> None:
+    """``runs.run_metrics``: a finished run's figures as JSON (idempotent; ``NULL`` until
+    computed: the pages then compute them from the history)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(runs)").fetchall()}
+    if "run_metrics" not in columns:
+        db.execute("ALTER TABLE runs ADD COLUMN run_metrics TEXT")
+
+
 # Migrations by target version: _MIGRATIONS[0] brings an empty file to version 1.
-_MIGRATIONS: list[Step] = [_V1, _V2, _v3, _V4, _V5, _v6, _v7]
+_MIGRATIONS: list[Step] = [_V1, _V2, _v3, _V4, _V5, _v6, _v7, _v8]
 
 
 def schema_version(db: sqlite_utils.Database) -> int:

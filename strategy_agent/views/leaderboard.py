@@ -17,8 +17,18 @@ fewer than 10 closed trades says "too few trades to judge".
 One strategy never breaks the board: a blown-up account (equity at or below
 zero) shows its return and drawdown with its annualised figures "n/a", and a
 row whose figures cannot be computed at all shows "n/a" with the reason, while
-the others render. Reads go through ``trading_history.page_queries`` and are
-memoised by the data version (``views.memo``).
+the others render.
+
+Backtest runs sit next to live strategies: a run is ranked only against runs
+over the same window and the same data (its ``runs`` row: window, data source
+and sha256), and a run in-sample for its model says so in its note.
+
+Speed: a finished run's figures are read from its ``runs`` row (stored when it
+ended, ``trading_history.run_figures``: valid only while its last cycle and
+config are unchanged); a live strategy's are computed from its history and
+memoised per new equity point (``views.memo``), so each is read once per
+change. Curves are bounded samples (fewer points per curve when many are
+drawn); the figures never are.
 """
 
 from __future__ import annotations
@@ -26,25 +36,47 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 from strategy_agent.decision.prompt_choice import prompt_choice
-from strategy_agent.models import UserRequest, interval_ms
+from strategy_agent.models import UserRequest
 from strategy_agent.trading_history import metrics, page_queries
-from strategy_agent.trading_history.run_metrics import RunMetrics, Window, run_metrics
+from strategy_agent.trading_history.run_figures import (
+    BENCHMARK_POINTS,
+    CURVE_POINTS,
+    StrategyFigures,
+    fingerprint,
+    stored_figures,
+)
+from strategy_agent.trading_history.run_figures import strategy_figures as _compute_figures
+from strategy_agent.trading_history.runs import RunMark, run_marks
 from strategy_agent.views import format as fmt
 from strategy_agent.views import memo
-from strategy_agent.views.leaderboard_windows import MarketWindow, market_window, rank
+from strategy_agent.views.leaderboard_curves import (
+    benchmark,
+    evenly_spaced,
+    index_frame,
+    normalised_curve,
+)
+from strategy_agent.views.leaderboard_windows import (
+    MarketWindow,
+    RunDataWindow,
+    market_window,
+    rank,
+    run_data_window,
+)
 
 if TYPE_CHECKING:
     from strategy_agent.trading_history.store import SqliteStore, StrategyRow
 
-CURVE_POINTS = 400
-BENCHMARK_POINTS = 400
+__all__ = ["BENCHMARK_POINTS", "CURVE_POINTS", "StrategyFigures", "benchmark", "normalised_curve"]
+
+CURVE_POINT_BUDGET = 24_000  # points of all curves together: fewer per curve when many
+MIN_CURVE_POINTS = 60
 PROMPT_LABEL_CHARS = 48
 REASON_CHARS = 300
 UNREADABLE = "Could not be read"
+IN_SAMPLE_NOTE = "In-sample for this model"
 
 FIGURE_COLUMNS = [
     "Return (%)",
@@ -71,6 +103,8 @@ FIGURE_COLUMNS = [
 LEADERBOARD_COLUMNS = ["Strategy", "Status", "Note", *FIGURE_COLUMNS, "Model", "Prompt", "id"]
 ANNUALISED_COLUMNS = ["CAGR (%)", "Volatility (%)", "Sharpe", "Sortino", "Calmar"]
 
+Window = MarketWindow | RunDataWindow
+
 
 @dataclass(frozen=True)
 class Unavailable:
@@ -82,9 +116,10 @@ class Unavailable:
 
 @dataclass(frozen=True)
 class WindowGroup:
-    """Strategies that traded the same window (``None``: their config could not be read)."""
+    """Strategies (or backtest runs) over the same window and data; ``None``: their config
+    could not be read."""
 
-    window: MarketWindow | None
+    window: Window | None
     ids: list[str]
 
     @property
@@ -95,6 +130,11 @@ class WindowGroup:
     def key(self) -> str:
         return "unreadable" if self.window is None else self.window.key
 
+    @property
+    def backtest(self) -> bool:
+        """True for a group of backtest runs (same window and data sha256)."""
+        return isinstance(self.window, RunDataWindow)
+
 
 @dataclass
 class Leaderboard:
@@ -103,47 +143,81 @@ class Leaderboard:
     ``table`` holds every row, group after group, each ranked by return;
     ``windows`` lists the groups (rank only inside one: ``group_table``).
     ``curves`` and ``benchmarks`` share their keys (``"name (id)"``); frames
-    have ``ts`` (epoch ms) and ``value`` (start = 100), benchmarks a ``label``.
-    ``unavailable`` maps a strategy id to the figures its row cannot show.
+    have ``ts`` (epoch ms) and ``value`` (start = 100), benchmarks a ``label``;
+    ``curves_for(ids)`` draws only some strategies (curves are decoded on
+    first use). ``unavailable`` maps a strategy id to the figures its row
+    cannot show; ``in_sample`` the ids of backtest runs in-sample for their model.
     """
 
     table: pd.DataFrame
-    curves: dict[str, pd.DataFrame] = field(default_factory=dict)
-    benchmarks: dict[str, pd.DataFrame] = field(default_factory=dict)
     unavailable: dict[str, Unavailable] = field(default_factory=dict)
     windows: list[WindowGroup] = field(default_factory=list)
+    in_sample: set[str] = field(default_factory=set)
+    drawn: dict[str, tuple[StrategyRow, StrategyFigures]] = field(default_factory=dict)
+    _drawings: dict[tuple[str, ...], Curves] = field(default_factory=dict, repr=False)
 
     def group_table(self, group: WindowGroup, by: str = "Return (%)") -> pd.DataFrame:
         """The rows of one window, best first by column ``by`` (missing last), with ``#``."""
         rows = self.table[self.table["id"].isin(group.ids)]
         return rank(rows, by)
 
+    def curves_for(self, ids: list[str] | None = None) -> Curves:
+        """(curves, benchmarks) of the strategies ``ids`` (all: ``None``), keyed by label."""
+        chosen = tuple(self.drawn if ids is None else [i for i in ids if i in self.drawn])
+        if chosen not in self._drawings:
+            self._drawings[chosen] = _draw([self.drawn[sid] for sid in chosen])
+        return self._drawings[chosen]
 
-@dataclass(frozen=True)
-class StrategyFigures:
-    """A strategy's ``RunMetrics`` plus when and at what value its account blew up (if it did)."""
+    @property
+    def curves(self) -> dict[str, pd.DataFrame]:
+        return self.curves_for()[0]
 
-    run: RunMetrics
-    equity: float | None
-    ruin_ts: int | None = None
-    ruin_equity: float | None = None
+    @property
+    def benchmarks(self) -> dict[str, pd.DataFrame]:
+        return self.curves_for()[1]
+
+    def curve_label(self, strategy_id: str) -> str | None:
+        """The key of a strategy's curve, ``None`` when it has none."""
+        found = self.drawn.get(strategy_id)
+        return None if found is None else f"{found[0].name} ({strategy_id})"
+
+
+Curves = tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]
 
 
 def leaderboard(store: SqliteStore) -> Leaderboard:
-    """All strategies, grouped by window, best return first in each (recomputed on new data)."""
+    """All strategies and backtest runs, grouped by window, best return first in each
+    (recomputed on new data)."""
     return memo.remember(("leaderboard", *memo.data_version(store)), lambda: _build(store))
 
 
 def _build(store: SqliteStore) -> Leaderboard:
     board = Leaderboard(table=pd.DataFrame(columns=LEADERBOARD_COLUMNS))
+    choices = page_queries.strategy_choices(store)
+    if not choices:
+        return board
+    strategies: dict[str, StrategyRow | Exception] = {}
+    for strategy_id, _, _ in choices:
+        try:
+            strategies[strategy_id] = store.get_strategy(strategy_id)
+        except Exception as error:  # one unreadable strategy never takes the board down
+            strategies[strategy_id] = error
+    readable = {sid: row for sid, row in strategies.items() if not isinstance(row, Exception)}
+    stored = stored_figures(store, {sid: row.request for sid, row in readable.items()})
+    marks = run_marks(store)
     rows: list[dict[str, Any]] = []
     groups: dict[str, WindowGroup] = {}
-    for strategy_id, name, status in page_queries.strategy_choices(store):
-        window: MarketWindow | None = None
+    drawn: dict[str, tuple[StrategyRow, StrategyFigures]] = {}
+    for strategy_id, name, status in choices:
+        window: Window | None = None
+        strategy = strategies[strategy_id]
         try:
-            strategy = store.get_strategy(strategy_id)
-            window = market_window(strategy.request, page_queries.cycle_span(store, strategy_id))
-            rows.append(_strategy_row(store, strategy, board))
+            if isinstance(strategy, Exception):
+                raise strategy
+            figures = stored.get(strategy_id) or strategy_figures(store, strategy)
+            window = _window_of(strategy.request, figures, marks.get(strategy_id))
+            rows.append(_strategy_row(strategy, figures, marks.get(strategy_id), board))
+            drawn[strategy_id] = (strategy, figures)
         except Exception as error:  # one unreadable strategy never takes the board down
             window = None
             rows.append(_unreadable_row(strategy_id, name, status, error, board))
@@ -151,8 +225,7 @@ def _build(store: SqliteStore) -> Leaderboard:
             "unreadable" if window is None else window.key, WindowGroup(window, [])
         )
         group.ids.append(strategy_id)
-    if not rows:
-        return board
+    board.drawn = drawn
     board.windows = sorted(groups.values(), key=_group_order)
     table = pd.DataFrame(rows, columns=LEADERBOARD_COLUMNS)
     board.table = pd.concat(
@@ -162,6 +235,13 @@ def _build(store: SqliteStore) -> Leaderboard:
     return board
 
 
+def _window_of(request: UserRequest, figures: StrategyFigures, mark: RunMark | None) -> Window:
+    """A backtest run's window and data (its ``runs`` row), else the span it traded."""
+    if mark is not None and mark.kind == "backtest":
+        return run_data_window(mark, request.trading.interval, figures.span)
+    return market_window(request, figures.span)
+
+
 def _group_order(group: WindowGroup) -> tuple[int, int, int]:
     """Largest groups first, then the most recent window; unreadable and unrun ones last."""
     window = group.window
@@ -169,19 +249,14 @@ def _group_order(group: WindowGroup) -> tuple[int, int, int]:
     return (last is None, -len(group.ids), -(last or 0))
 
 
-def _strategy_row(store: SqliteStore, strategy: StrategyRow, board: Leaderboard) -> dict[str, Any]:
-    """The strategy's row; its curve and benchmark go into ``board``."""
-    label = f"{strategy.name} ({strategy.id})"
-    points = page_queries.sampled_equity(store, strategy.id, CURVE_POINTS)
-    if points:
-        ts = np.array([t for t, _ in points], dtype=np.int64)
-        equity = np.array([e for _, e in points], dtype=np.float64)
-        board.curves[label] = normalised_curve(strategy.request, ts, equity)
-    bench = benchmark(store, strategy)
-    if bench is not None:
-        board.benchmarks[label] = bench
-    figures = strategy_figures(store, strategy)
-    row = _row(store, strategy, figures)
+def _strategy_row(
+    strategy: StrategyRow, figures: StrategyFigures, mark: RunMark | None, board: Leaderboard
+) -> dict[str, Any]:
+    """The strategy's row; a blown account's "n/a" columns and an in-sample mark go into
+    ``board``."""
+    row = _row(strategy, figures, mark)
+    if mark is not None and mark.in_sample:
+        board.in_sample.add(strategy.id)
     if figures.ruin_ts is not None:
         board.unavailable[strategy.id] = Unavailable(
             ANNUALISED_COLUMNS,
@@ -191,6 +266,29 @@ def _strategy_row(store: SqliteStore, strategy: StrategyRow, board: Leaderboard)
             f"are undefined.",
         )
     return row
+
+
+def _draw(drawn: list[tuple[StrategyRow, StrategyFigures]]) -> Curves:
+    """Normalised curves and buy-and-hold lines, fewer points each when many are drawn
+    (``CURVE_POINT_BUDGET``; first and last points always kept)."""
+    curves: dict[str, pd.DataFrame] = {}
+    benchmarks: dict[str, pd.DataFrame] = {}
+    points = max(MIN_CURVE_POINTS, min(CURVE_POINTS, CURVE_POINT_BUDGET // max(1, len(drawn))))
+    for strategy, figures in drawn:
+        label = f"{strategy.name} ({strategy.id})"
+        series = figures.curves
+        if series.equity_ts.size:
+            keep = evenly_spaced(series.equity_ts.size, points)
+            curves[label] = normalised_curve(
+                strategy.request, series.equity_ts[keep], series.equity[keep]
+            )
+        keep = evenly_spaced(series.benchmark_ts.size, points)
+        bench = index_frame(
+            strategy.name, strategy.request, series.benchmark_ts[keep], series.benchmark[keep]
+        )
+        if bench is not None:
+            benchmarks[label] = bench
+    return curves, benchmarks
 
 
 def _unreadable_row(
@@ -210,11 +308,13 @@ def live_label(request: UserRequest, name: str) -> str:
     return f"🔴 LIVE · {name}" if request.exchange.trading_mode == "live" else name
 
 
-def _row(store: SqliteStore, strategy: StrategyRow, figures: StrategyFigures) -> dict[str, Any]:
+def _row(strategy: StrategyRow, figures: StrategyFigures, mark: RunMark | None) -> dict[str, Any]:
     request = strategy.request
     run = figures.run
     capital = request.trading.initial_capital
     notes = []
+    if mark is not None and mark.in_sample:
+        notes.append(IN_SAMPLE_NOTE)
     if figures.ruin_ts is not None:
         notes.append(f"Account blown: equity {fmt.money(figures.equity)}")
     if run.too_few_trades:
@@ -243,7 +343,7 @@ def _row(store: SqliteStore, strategy: StrategyRow, figures: StrategyFigures) ->
         "LLM cost (USD)": run.llm_cost_usd,
         "Cost per trade (USD)": run.cost_per_trade_usd,
         "Equity (USDT)": equity,
-        "Cycles": store.cycle_count(strategy.id) - store.failed_cycle_count(strategy.id),
+        "Cycles": figures.cycles,
         "Model": f"{request.llm.provider}/{request.llm.model_id}",
         "Prompt": prompt_label(request),
         "id": strategy.id,
@@ -251,47 +351,14 @@ def _row(store: SqliteStore, strategy: StrategyRow, figures: StrategyFigures) ->
 
 
 def strategy_figures(store: SqliteStore, strategy: StrategyRow) -> StrategyFigures:
-    """``run_metrics`` of the strategy's whole history (memoised per new equity point)."""
-    trading = strategy.request.trading
-    config = (trading.initial_capital, trading.interval, tuple(trading.symbols))
-    fee = strategy.request.exchange.fee_bps
-    key = ("strategy_figures", *config, fee, *memo.strategy_version(store, strategy.id))
-    return memo.remember(key, lambda: _strategy_figures(store, strategy))
-
-
-def _strategy_figures(store: SqliteStore, strategy: StrategyRow) -> StrategyFigures:
-    request = strategy.request
-    capital = request.trading.initial_capital
-    series = page_queries.equity_column(store, strategy.id)
-    bar = interval_ms(request.trading.interval)
-    if series.ts.size:  # the capital is there one candle before the first cycle
-        window = Window(int(series.ts[0]) - bar, int(series.ts[-1]), bar)
-    else:
-        window = Window(0, 0, bar)
-    closes = _closes(store, strategy)
-    run = run_metrics(
-        series,
-        page_queries.trade_results(store, strategy.id),
-        window,
-        capital,
-        llm_cost_usd=_llm_cost(store, request, strategy.id),
-        benchmark_closes=[row for _, row in closes] if len(closes) >= 2 else None,
-        fee_bps=request.exchange.fee_bps,
+    """``run_figures.strategy_figures`` of the strategy's whole history, memoised per new
+    equity point (and per config: capital, interval, symbols, fee)."""
+    key = (
+        "strategy_figures",
+        *fingerprint(strategy.request),
+        *memo.strategy_version(store, strategy.id),
     )
-    final = float(series.equity[-1]) if series.equity.size else None
-    ruin = metrics.ruin_index(series.equity)
-    if ruin is None:
-        return StrategyFigures(run, final)
-    return StrategyFigures(run, final, int(series.ts[ruin]), float(series.equity[ruin]))
-
-
-def normalised_curve(request: UserRequest, ts: np.ndarray, equity: np.ndarray) -> pd.DataFrame:
-    """Equity as a percentage of the initial capital, starting at 100 one candle before
-    the first cycle (the moment the strategy started with its capital)."""
-    start = int(ts[0]) - interval_ms(request.trading.interval)
-    capital = request.trading.initial_capital
-    values = metrics.rebased_to_100(np.r_[capital, equity], capital)
-    return pd.DataFrame({"ts": np.r_[start, ts], "value": values})
+    return memo.remember(key, lambda: _compute_figures(store, strategy.id, strategy.request))
 
 
 def trade_net_pnls(store: SqliteStore, strategy_id: str) -> list[float]:
@@ -326,37 +393,3 @@ def prompt_label(request: UserRequest) -> str:
     if choice.template_id is not None:
         return choice.source.replace("template ", "template: ", 1)
     return "built-in rule"
-
-
-def benchmark(store: SqliteStore, strategy: StrategyRow) -> pd.DataFrame | None:
-    """Equal-weight buy-and-hold of the strategy's symbols over its own cycles (100 before fees).
-
-    Bought at the close its first cycle saw, valued at the close each later
-    cycle saw (the recorded candles, so exactly the prices the strategy
-    traded on), with the strategy's ``fee_bps`` charged on entry and on the
-    exit at the last close (``metrics.buy_and_hold_index``). ``None`` before two
-    cycles recorded candles. Memoised per new equity point.
-    """
-    closes = _closes(store, strategy)
-    if len(closes) < 2:
-        return None
-    index = metrics.buy_and_hold_index(
-        [row for _, row in closes], strategy.request.exchange.fee_bps
-    )
-    short = ", ".join(s.split("/")[0] for s in strategy.request.trading.symbols)
-    return pd.DataFrame(
-        {
-            "ts": np.array([ts for ts, _ in closes], dtype=np.int64),
-            "value": index,
-            "label": f"Buy & hold {short} ({strategy.name})",
-        }
-    )
-
-
-def _closes(store: SqliteStore, strategy: StrategyRow) -> list[tuple[int, list[float]]]:
-    """(cycle ts, close of each symbol) at up to ``BENCHMARK_POINTS`` cycles (memoised)."""
-    symbols = list(strategy.request.trading.symbols)
-    key = ("closes", tuple(symbols), *memo.strategy_version(store, strategy.id))
-    return memo.remember(
-        key, lambda: page_queries.sampled_closes(store, strategy.id, symbols, BENCHMARK_POINTS)
-    )

@@ -5,7 +5,9 @@ window: same market (exchange and market type; for the simulated market, its
 seed), same bar interval, same set of symbols, and the same first and last
 candle (their first and last cycle, to the candle). Each such window is a
 group; the Leaderboard ranks inside a group and never across groups, so a
-6-cycle strategy is never ranked above a 900-cycle one.
+6-cycle strategy is never ranked above a 900-cycle one. A backtest run's window
+is its ``runs`` row's (``RunDataWindow``): runs are ranked only against runs
+over the same window of the same data (the sha256 of the candles or CSV file).
 
 ``rank`` orders one group's rows best first by any column: higher is better,
 except for the columns in ``LOWER_IS_BETTER``; a missing or "n/a" figure always
@@ -16,12 +18,16 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from strategy_agent.models import UserRequest, interval_ms
 from strategy_agent.views import format as fmt
+
+if TYPE_CHECKING:
+    from strategy_agent.trading_history.runs import RunMark
 
 RANK_COLUMN = "#"
 DEFAULT_RANK_BY = "Return (%)"
@@ -36,7 +42,7 @@ LOWER_IS_BETTER = frozenset(
         "Cost per trade (USD)",
     }
 )
-TEXT_ORDER = frozenset({"Strategy", "Status", "Note", "Model", "Prompt"})
+TEXT_ORDER = frozenset({"Strategy", "Status", "Note", "Model", "Prompt", "Config", "Notes"})
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,43 @@ def market_window(request: UserRequest, span: tuple[int, int, int] | None) -> Ma
     return MarketWindow(
         market, request.trading.interval, tuple(sorted(request.trading.symbols)), first, last
     )
+
+
+@dataclass(frozen=True)
+class RunDataWindow:
+    """The window and data of a backtest run: its data source and sha256, first and last
+    candle it decided on (open times, epoch ms; ``None`` before its first cycle)."""
+
+    data_source: str
+    data_hash: str | None
+    first_ts: int | None
+    last_ts: int | None
+
+    @property
+    def label(self) -> str:
+        data = self.data_source
+        if self.data_hash:
+            data += f" (data sha256 {self.data_hash[:12]})"
+        if self.first_ts is None or self.last_ts is None:
+            return f"Backtest · {data} · not run yet"
+        return f"Backtest · {data} · {fmt.ts(self.first_ts)} → {fmt.ts(self.last_ts)}"
+
+    @property
+    def key(self) -> str:
+        """A short stable name of the window (for widget keys)."""
+        return hashlib.sha1(repr(self).encode()).hexdigest()[:12]
+
+
+def run_data_window(
+    mark: RunMark, interval: str, span: tuple[int, int, int] | None
+) -> RunDataWindow:
+    """The window a backtest run is ranked over: its stored window, or while it still runs
+    the candles it has decided on so far (``span``: first and last cycle ts, count)."""
+    first, last = mark.window_from_ms, mark.window_to_ms
+    if mark.status == "running":
+        bar = interval_ms(interval)  # a cycle at ts decides on the candle opened at ts - bar
+        first, last = (None, None) if span is None else (span[0] - bar, span[1] - bar)
+    return RunDataWindow(mark.data_source, mark.data_hash, first, last)
 
 
 def rank(table: pd.DataFrame, by: str = DEFAULT_RANK_BY) -> pd.DataFrame:

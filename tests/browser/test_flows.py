@@ -112,3 +112,29 @@ def test_open_the_leaderboard(page: Any) -> None:
     _go(page, "Digest")
     page.get_by_text("Trade digest by instrument").wait_for()
     _shot(page, "06_digest")
+
+
+def test_run_a_small_backtest_and_read_the_comparison(page: Any) -> None:
+    _create_strategy(page, "Backtest A")
+    _create_strategy(page, "Backtest B")
+    _go(page, "Backtest")
+    # the two newest strategies are picked; their stored configs replay the simulated market
+    page.get_by_text("Backtest B ·").first.wait_for()
+    page.get_by_role("button", name="Estimate").click()
+    page.get_by_text("Built-in rules call no LLM: this backtest costs nothing.").wait_for()
+    _shot(page, "07_backtest_estimate")
+    page.get_by_role("button", name="Run backtest").click()
+    page.get_by_text(re.compile(r"Backtest done: [\d,]+ cycles")).wait_for(timeout=120_000)
+    page.get_by_text("Equity curves").wait_for()
+    page.locator(".js-plotly-plot").first.wait_for()
+    table = page.locator("[data-testid='stDataFrame']").first
+    table.wait_for()
+    legend = page.locator(".js-plotly-plot .legendtext").all_text_contents()
+    assert {"Backtest A", "Backtest B"} <= set(legend), legend
+    _shot(page, "08_backtest_comparison")
+    page.get_by_role("link", name="See these runs on the Leaderboard").click()
+    page.get_by_role("heading", name="Leaderboard", level=1).wait_for()
+    page.get_by_text(
+        re.compile(r"Backtest · simulated \(data sha256 [0-9a-f]{12}\)")
+    ).first.wait_for()
+    _shot(page, "09_leaderboard_with_backtests")

@@ -154,7 +154,9 @@ def test_llm_cost_is_summed_incrementally(store: SqliteStore) -> None:
 def test_cost_per_trade_divides_by_closed_trades(
     store: SqliteStore, history: Populated, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(lb, "_llm_cost", lambda *args: 0.3)
+    from strategy_agent.trading_history import run_figures
+
+    monkeypatch.setattr(run_figures, "llm_usage", lambda *args: (None, 0.3))
     row = lb.leaderboard(store).table.set_index("id").loc[history.trend_id]
     assert row["Trades"] == len(store.load_trades(history.trend_id)) > 0
     assert row["Cost per trade (USD)"] == pytest.approx(0.3 / row["Trades"])
