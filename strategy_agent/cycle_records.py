@@ -110,10 +110,17 @@ def compose_payload(
             **({"dust": dust} if (dust := dust_positions(context)) else {}),
             "prompt_version": prompt_version,
             "prompt_hash": prompt_hash(context.prompt_text),
+            # sizes other than 1, so readers of history value positions as the ledger did
+            **({"contract_sizes": sizes} if (sizes := _contract_sizes(context)) else {}),
             "data_window": data_window(candles or {}),
         }
     )
     return payload
+
+
+def _contract_sizes(context: ComposeContext) -> dict[str, float]:
+    """The cycle's contract sizes other than 1 (``GuardrailLimits.contract_sizes``)."""
+    return dict((context.constraints or {}).get("contract_sizes") or {})
 
 
 def data_window(candles: Mapping[str, Mapping[str, float]]) -> dict[str, int]:

@@ -53,6 +53,24 @@ def contract_size_of(rules: MarketRulesProvider | None, symbol: str) -> float:
         return 1.0
 
 
+class RecordedContractSizes(MarketRulesProvider):
+    """The contract sizes a strategy's cycles recorded (``{symbol: base units per contract}``).
+
+    For readers of history (the pages), which must value positions as the
+    ledger did without loading an exchange's markets. A symbol it does not
+    know raises ``ConfigurationError``, so ``contract_size_of`` gives 1 for it.
+    """
+
+    def __init__(self, sizes: Mapping[str, float]) -> None:
+        self.sizes = dict(sizes)
+
+    def rules_for(self, symbol: str) -> MarketRules:
+        if symbol not in self.sizes:
+            raise ConfigurationError(f"no recorded contract size for {symbol}")
+        # only the contract size is recorded; the lot step is not read by a replayed ledger
+        return MarketRules(symbol=symbol, qty_step=1e-12, contract_size=self.sizes[symbol])
+
+
 def step_decimals(step: float) -> int:
     """Decimal places of a step as written (``1e-05`` -> 5, ``0.25`` -> 2, ``10`` -> 0)."""
     exponent = Decimal(repr(float(step))).normalize().as_tuple().exponent

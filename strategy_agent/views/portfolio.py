@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from strategy_agent.data.market_rules import RecordedContractSizes
 from strategy_agent.models import UserRequest, interval_ms
 from strategy_agent.trading_history import metrics, page_queries
 from strategy_agent.views.leaderboard import benchmark
@@ -107,6 +108,13 @@ def last_prices(store: SqliteStore, strategy_id: str) -> dict[str, float]:
     return {str(k): float(v) for k, v in prices.items()}
 
 
+def recorded_contract_sizes(store: SqliteStore, strategy_id: str) -> dict[str, float]:
+    """Contract sizes other than 1 the last composed cycle recorded (``{symbol: size}``)."""
+    records = store.records(strategy_id, kind="compose", limit=1)
+    sizes = records[0].payload.get("contract_sizes") if records else None
+    return {str(k): float(v) for k, v in (sizes or {}).items()}
+
+
 def dust_symbols(store: SqliteStore, strategy_id: str) -> set[str]:
     """Symbols the last composed cycle saw as dust (below the exchange's minimum order size)."""
     records = store.records(strategy_id, kind="compose", limit=1)
@@ -147,6 +155,7 @@ def positions_table(
         market_type=request.exchange.market_type,
         max_leverage=request.trading.max_leverage,
         strategy_id=strategy_id,
+        rules=RecordedContractSizes(recorded_contract_sizes(store, strategy_id)),
     )
     prices = last_prices(store, strategy_id)
     if prices:
