@@ -40,9 +40,8 @@ from strategy_agent.features.technical_indicators import (
     SERIES_LENGTH,
     TechnicalFeatureComputer,
     _groups,
-    _rolling,
-    _sample_std,
     _shift,
+    window_free_arrays,
 )
 from strategy_agent.models import Candle, FeatureVector, interval_ms
 
@@ -163,20 +162,7 @@ def _compute_table(series: SymbolSeries, window: int, end: int, chunk: int) -> _
 
 def _window_free(close: np.ndarray, volume: np.ndarray) -> dict[str, np.ndarray]:
     """The indicators that only see a window's last 25 candles, as ``indicator_arrays``."""
-    columns: dict[str, np.ndarray] = {"close": close}
-    middle = _rolling(close, 20, np.mean)
-    band = 2.0 * _rolling(close, 20, np.std)
-    upper, lower = middle + band, middle - band
-    columns.update(bb_upper=upper, bb_middle=middle, bb_lower=lower)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        columns["bb_pct_b"] = (close - lower) / (upper - lower)
-        for bars in (1, 4, 24):
-            columns[f"ret_{bars}"] = close / _shift(close, bars) - 1.0
-        log_returns = np.log(close) - np.log(_shift(close, 1))
-        columns["realized_vol_24"] = _rolling(log_returns, 24, _sample_std)
-        volume_mean, volume_std = _rolling(volume, 20, np.mean), _rolling(volume, 20, _sample_std)
-        columns["volume_z_20"] = (volume - volume_mean) / volume_std
-    return columns
+    return {"close": close, **window_free_arrays(close, volume)}
 
 
 def _windowed(part: dict[str, np.ndarray], window: int, rows: int) -> dict[str, np.ndarray]:

@@ -70,17 +70,11 @@ def indicator_frame(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def indicator_arrays(
-    close: np.ndarray, high: np.ndarray, low: np.ndarray, volume: np.ndarray
-) -> dict[str, np.ndarray]:
-    """``indicator_frame`` on plain arrays: one array per name of ``FEATURE_NAMES``."""
-    close, high, low, volume = (np.asarray(a, dtype=float) for a in (close, high, low, volume))
-    columns: dict[str, np.ndarray] = {"close": close}
-    for period in (12, 26, 50):
-        columns[f"ema_{period}"] = _seeded_ema(close, period)
-    columns["rsi_14"] = _rsi(close, 14)
-    columns["macd"], columns["macd_signal"], columns["macd_hist"] = _macd(close, 12, 26, 9)
-    columns["atr_14"] = _atr(high, low, close, 14)
+def window_free_arrays(close: np.ndarray, volume: np.ndarray) -> dict[str, np.ndarray]:
+    """The indicators that only see the last 25 candles (Bollinger bands, returns, realized
+    volatility, volume z-score), as arrays like ``close``; the first bars are NaN or inf
+    where the window is short (the callers clean them)."""
+    columns: dict[str, np.ndarray] = {}
     middle = _rolling(close, 20, np.mean)
     band = 2.0 * _rolling(close, 20, np.std)
     upper, lower = middle + band, middle - band
@@ -93,6 +87,21 @@ def indicator_arrays(
         columns["realized_vol_24"] = _rolling(log_returns, 24, _sample_std)
         volume_mean, volume_std = _rolling(volume, 20, np.mean), _rolling(volume, 20, _sample_std)
         columns["volume_z_20"] = (volume - volume_mean) / volume_std
+    return columns
+
+
+def indicator_arrays(
+    close: np.ndarray, high: np.ndarray, low: np.ndarray, volume: np.ndarray
+) -> dict[str, np.ndarray]:
+    """``indicator_frame`` on plain arrays: one array per name of ``FEATURE_NAMES``."""
+    close, high, low, volume = (np.asarray(a, dtype=float) for a in (close, high, low, volume))
+    columns: dict[str, np.ndarray] = {"close": close}
+    for period in (12, 26, 50):
+        columns[f"ema_{period}"] = _seeded_ema(close, period)
+    columns["rsi_14"] = _rsi(close, 14)
+    columns["macd"], columns["macd_signal"], columns["macd_hist"] = _macd(close, 12, 26, 9)
+    columns["atr_14"] = _atr(high, low, close, 14)
+    columns.update(window_free_arrays(close, volume))
     return {
         name: np.where(np.isfinite(columns[name]), columns[name], np.nan) for name in FEATURE_NAMES
     }
