@@ -24,7 +24,7 @@ page_header(
     "Edit a strategy's prompt, run one cycle (or a dry run) and see why the model did what it did.",
 )
 runner = get_runner()
-strategy_id = pick_strategy_or_stop()
+strategy_id = pick_strategy_or_stop(include_runs=False)  # a run's prompt is history
 with open_store() as store:
     state = prompt_state(store, strategy_id)
 editor_key = f"lab_prompt_{strategy_id}"

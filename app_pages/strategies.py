@@ -5,7 +5,7 @@ from typing import Any
 import streamlit as st
 
 from strategy_agent.errors import StrategyAgentError
-from strategy_agent.ui import strategy_form
+from strategy_agent.ui import backtest_runs, strategy_form
 from strategy_agent.ui.widgets import (
     empty_state,
     live,
@@ -383,3 +383,4 @@ def strategy_list() -> None:
 
 
 strategy_list()
+backtest_runs.render()  # backtest runs apart: a collapsed list, no run controls

@@ -1,7 +1,12 @@
-"""Render time of every app page on a big database (100 backtest runs x 10,000 cycles).
+"""Render time of every app page on a big database (100 backtest runs + 5 live strategies).
 
-    python bench/ui_pages.py [--backtests 100] [--batch 10] [--live 5] [--cycles 10000]
-                             [--db PATH] [--reruns 3]
+    python bench/ui_pages.py [--full] [--backtests 100] [--batch 10] [--live 5]
+                             [--cycles 1000] [--db PATH] [--reruns 3]
+
+By default each strategy has 1,000 cycles (about 460 MB, seeded in about 15 s);
+``--full`` gives the README's figure, 10,000 cycles each (4.6 GB, a few minutes
+to seed). A database seeded in a temporary folder is deleted afterwards;
+``--db`` keeps (or reuses) one.
 
 Seeds the database with bulk SQL (one transaction per strategy; the rows have
 the shapes the engine writes: a cycles row and four checkpoints per cycle, the
@@ -22,6 +27,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -46,6 +52,8 @@ PAGES = [
 ]
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
 BUDGET_S = 1.0
+DEFAULT_CYCLES = 1_000
+FULL_CYCLES = 10_000
 
 
 def _request(index: int) -> UserRequest:
@@ -309,17 +317,32 @@ def main() -> int:
     parser.add_argument("--backtests", type=int, default=100, help="backtest runs")
     parser.add_argument("--batch", type=int, default=10, help="runs per backtest batch")
     parser.add_argument("--live", type=int, default=5, help="live strategies (no run row)")
-    parser.add_argument("--cycles", type=int, default=10_000)
+    parser.add_argument(
+        "--cycles", type=int, help=f"cycles per strategy (default {DEFAULT_CYCLES:,})"
+    )
+    parser.add_argument(
+        "--full", action="store_true", help=f"{FULL_CYCLES:,} cycles per strategy (4.6 GB)"
+    )
     parser.add_argument("--db", type=Path, help="reuse (or create) this database file")
     parser.add_argument("--reruns", type=int, default=3)
     args = parser.parse_args()
-    db_path = args.db or Path(tempfile.mkdtemp(prefix="ui-bench-")) / "bench.db"
+    cycles = args.cycles or (FULL_CYCLES if args.full else DEFAULT_CYCLES)
+    folder = None if args.db else Path(tempfile.mkdtemp(prefix="ui-bench-"))
+    db_path = args.db if folder is None else folder / "bench.db"
+    try:
+        return _run(db_path, args, cycles)
+    finally:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _run(db_path: Path, args: argparse.Namespace, cycles: int) -> int:
     if not db_path.exists():
         started = time.perf_counter()
-        seed(db_path, args.backtests, max(1, args.batch), args.live, args.cycles)
+        seed(db_path, args.backtests, max(1, args.batch), args.live, cycles)
         print(
             f"seeded {args.backtests} backtest runs + {args.live} live strategies x "
-            f"{args.cycles:,} cycles into {db_path} in {time.perf_counter() - started:.1f} s "
+            f"{cycles:,} cycles into {db_path} in {time.perf_counter() - started:.1f} s "
             f"({db_path.stat().st_size / 1e6:.0f} MB)"
         )
     print(f"{'page':<24} {'first render':>13} {'rerun (best)':>13}", flush=True)

@@ -122,10 +122,11 @@ class StrategyRunner:
     def start(self, strategy_id: str) -> bool:
         """Run a strategy in the background; False if it already runs here.
 
-        Raises ``StrategyAgentError`` when it has ended (stopped), is still
-        finishing a pause, or another owner holds its lease (``LeaseHeld``).
+        Raises ``StrategyAgentError`` when it has ended (stopped), is a backtest
+        run, is still finishing a pause, or another owner holds its lease (``LeaseHeld``).
         """
         with self._controls:
+            self._refuse_if_backtest(strategy_id)
             current = self._live_worker(strategy_id)
             if current is not None:
                 if current.final is None:
@@ -163,6 +164,7 @@ class StrategyRunner:
         from strategy_agent.factory import open_runtime
         from strategy_agent.trading_history.store import SqliteStore
 
+        self._refuse_if_backtest(strategy_id)
         if self.is_running(strategy_id):
             raise StrategyAgentError("this strategy is auto-running: pause it to step by hand")
         with self._keeper(strategy_id, "Step"), SqliteStore(self.db_path) as store:
@@ -312,6 +314,21 @@ class StrategyRunner:
             raise StrategyAgentError(
                 f"strategy {strategy_id} was {status}: a stopped strategy has ended and "
                 f"cannot run again; Duplicate it to trade the same settings afresh"
+            )
+
+    def _refuse_if_backtest(self, strategy_id: str) -> None:
+        """A backtest run replayed its window once: it is never started or stepped."""
+        from strategy_agent.trading_history.runs import run_mark
+        from strategy_agent.trading_history.store import SqliteStore
+
+        with SqliteStore(self.db_path) as store:
+            mark = run_mark(store, strategy_id)
+        if mark is not None and mark.kind == "backtest":
+            batch = f" of batch {mark.batch_id}" if mark.batch_id else ""
+            raise StrategyAgentError(
+                f"strategy {strategy_id} is a backtest run{batch}: it replayed its window "
+                f"once, so it cannot be started or stepped; start a new backtest on the "
+                f"Backtest page, or start the strategy its config came from"
             )
 
     def _spawn(self, strategy_id: str, activity: str) -> StrategyWorker:

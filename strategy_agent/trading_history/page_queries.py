@@ -15,6 +15,7 @@ Pages never rebuild a market to draw prices.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,6 +23,7 @@ import numpy as np
 from strategy_agent.trading_history.run_metrics import EquitySeries
 
 if TYPE_CHECKING:
+    from strategy_agent.trading_history.runs import RunStatus
     from strategy_agent.trading_history.store import SqliteStore
 
 CANDLE_FIELDS = ("ts", "open", "high", "low", "close", "volume")
@@ -69,6 +71,75 @@ def trade_count(store: SqliteStore, strategy_id: str) -> int:
         "SELECT COUNT(*) FROM trades WHERE strategy_id = ?", [strategy_id]
     ).fetchone()
     return int(row[0])
+
+
+# -- backtest runs --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BacktestRunLine:
+    """One backtest run as a list shows it: its run and strategy ids, batch, strategy name,
+    status and reason, window and creation time (epoch ms UTC), the config's initial
+    capital and the latest equity (quote currency; ``None`` before the first equity
+    point), and its number of closed trades."""
+
+    run_id: str
+    strategy_id: str
+    batch_id: str | None
+    name: str
+    status: RunStatus
+    status_reason: str | None
+    window_from_ms: int | None
+    window_to_ms: int | None
+    created_ts: int
+    initial_capital: float
+    final_equity: float | None
+    trades: int
+
+
+def backtest_run_lines(store: SqliteStore, limit: int = 1000) -> list[BacktestRunLine]:
+    """Backtest runs, newest first, at most ``limit``: one query, index lookups per run (its
+    latest equity point and trade count), no config parsed."""
+    if limit < 0:
+        raise ValueError(f"limit must be >= 0, got {limit}")
+    rows = store.db.execute(
+        "SELECT r.id, r.strategy_id, r.batch_id, s.name, r.status, r.status_reason, "
+        "r.window_from_ms, r.window_to_ms, r.created_ts, "
+        "json_extract(r.config, '$.trading.initial_capital'), "
+        "(SELECT e.equity FROM equity e WHERE e.strategy_id = r.strategy_id "
+        " ORDER BY e.ts DESC, e.id DESC LIMIT 1), "
+        "(SELECT COUNT(*) FROM trades t WHERE t.strategy_id = r.strategy_id) "
+        "FROM runs r JOIN strategies s ON s.id = r.strategy_id WHERE r.kind = 'backtest' "
+        "ORDER BY r.created_ts DESC, r.rowid DESC LIMIT ?",
+        [limit],
+    ).fetchall()
+    return [
+        BacktestRunLine(
+            run_id=str(run_id),
+            strategy_id=str(sid),
+            batch_id=batch_id,
+            name=str(name),
+            status=status,
+            status_reason=reason,
+            window_from_ms=first,
+            window_to_ms=last,
+            created_ts=int(created),
+            initial_capital=float(capital),
+            final_equity=None if equity is None else float(equity),
+            trades=int(trades),
+        )
+        for run_id, sid, batch_id, name, status, reason, first, last, created, capital, equity,
+        trades in rows
+    ]  # fmt: skip
+
+
+def backtest_run_count(store: SqliteStore) -> tuple[int, int]:
+    """(backtest runs, their batches) stored; a run without a batch counts as its own."""
+    row = store.db.execute(
+        "SELECT COUNT(*), COUNT(DISTINCT COALESCE(batch_id, 'run:' || id)) FROM runs "
+        "WHERE kind = 'backtest'"
+    ).fetchone()
+    return int(row[0]), int(row[1])
 
 
 # -- equity ---------------------------------------------------------------------------------------

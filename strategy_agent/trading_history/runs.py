@@ -290,6 +290,17 @@ class RunMark:
     in_sample: str | None
 
 
+def run_mark(store: SqliteStore, strategy_id: str) -> RunMark | None:
+    """The mark of the strategy's latest run, ``None`` when it never ran as a run (one index
+    lookup, no config parsed)."""
+    row = store.db.execute(
+        "SELECT kind, batch_id, window_from_ms, window_to_ms, data_source, data_hash, status, "
+        "in_sample FROM runs WHERE strategy_id = ? ORDER BY created_ts DESC, rowid DESC LIMIT 1",
+        [strategy_id],
+    ).fetchone()
+    return None if row is None else RunMark(*row)
+
+
 def runs_of_strategy(store: SqliteStore, strategy_id: str) -> list[Run]:
     """Every run the strategy row ran as, newest first."""
     return _select(store, "WHERE strategy_id = ? ORDER BY created_ts DESC, rowid DESC", strategy_id)

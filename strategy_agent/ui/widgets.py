@@ -39,6 +39,7 @@ PAGES = {
     "decisions": "app_pages/decisions.py",
     "digest": "app_pages/digest.py",
     "leaderboard": "app_pages/leaderboard.py",
+    "backtest": "app_pages/backtest.py",
 }
 
 
@@ -105,12 +106,19 @@ def empty_state(message: str, page: str | None = None, label: str | None = None)
             st.page_link(PAGES[page], label=label, icon=":material/arrow_forward:")
 
 
-def pick_strategy_or_stop() -> str:
-    """The chosen strategy's id; with none stored, say what to do and stop the page."""
+def pick_strategy_or_stop(include_runs: bool = True) -> str:
+    """The chosen strategy's id; with none stored, say what to do and stop the page.
+
+    The trader's strategies come first, then backtest runs (``include_runs``
+    False leaves them out: a page that edits a strategy).
+    """
     with open_store() as store:
-        options = strategy_options(store)
+        options = strategy_options(store, include_runs=include_runs)
     if not options:
-        empty_state("No strategy yet: create one first.", "strategies", "Go to Strategies")
+        message = "No strategy yet: create one first."
+        if not include_runs:
+            message = "No strategy yet: create one first (backtest runs are not edited here)."
+        empty_state(message, "strategies", "Go to Strategies")
         st.stop()
     return strategy_picker(options) or options[0][0]
 

@@ -32,6 +32,8 @@ from strategy_agent.trading_history.fallbacks import (
     recent_alerts,
 )
 from strategy_agent.trading_history.leases import lease_holder, lease_is_live
+from strategy_agent.trading_history.runs import run_marks
+from strategy_agent.views.backtest_runs import backtest_ids, run_option_label
 
 if TYPE_CHECKING:
     from strategy_agent.runner import StrategyRunner
@@ -97,13 +99,19 @@ def model_label(provider: str | None, model_id: str | None) -> str:
 
 
 def strategy_cards(store: SqliteStore, running: set[str] | None = None) -> list[StrategyCard]:
-    """One card per strategy, newest first, each with a short equity sparkline.
+    """One card per strategy of the trader, newest first, each with a short equity sparkline.
 
-    Per strategy: its latest equity point, cycle and trade counts and a sampled
+    Backtest runs have no card (``views.backtest_runs`` lists them). Per
+    strategy: its latest equity point, cycle and trade counts and a sampled
     curve, all index lookups (no scan of the whole equity table).
     """
     running = running or set()
-    return [_card(store, row, row.id in running) for row in reversed(store.list_strategies())]
+    runs = backtest_ids(store)
+    return [
+        _card(store, row, row.id in running)
+        for row in reversed(store.list_strategies())
+        if row.id not in runs
+    ]
 
 
 def _card(store: SqliteStore, row: StrategyRow, running: bool) -> StrategyCard:
@@ -280,12 +288,22 @@ def _short(text: str) -> str:
     return text if len(text) <= REASON_CHARS else text[: REASON_CHARS - 1] + "…"
 
 
-def strategy_options(store: SqliteStore) -> list[tuple[str, str]]:
-    """(id, "name · status") for pickers, newest first (one small query)."""
-    return [
-        (sid, f"{name} · {status} · {sid}")
-        for sid, name, status in page_queries.strategy_choices(store)
-    ]
+def strategy_options(store: SqliteStore, include_runs: bool = True) -> list[tuple[str, str]]:
+    """(id, label) for pickers: the trader's strategies newest first (``name · status · id``),
+    then, with ``include_runs``, backtest runs (``backtest · batch … · config · status ·
+    id``), the newest batch first, each batch's runs in the order stored. Two small
+    queries, no config parsed."""
+    marks = run_marks(store)
+    mine: list[tuple[str, str]] = []
+    batches: dict[str, list[tuple[str, str]]] = {}  # newest batch first, its runs newest first
+    for sid, name, status in page_queries.strategy_choices(store):
+        mark = marks.get(sid)
+        if mark is None or mark.kind != "backtest":
+            mine.append((sid, f"{name} · {status} · {sid}"))
+        elif include_runs:
+            batch = batches.setdefault(mark.batch_id or sid, [])
+            batch.append((sid, run_option_label(sid, name, mark)))
+    return mine + [option for runs in batches.values() for option in reversed(runs)]
 
 
 def create_strategy(
