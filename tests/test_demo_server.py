@@ -21,3 +21,25 @@ def test_the_fake_llm_server_starts_without_pytest_installed() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("http://127.0.0.1:")
+
+
+def test_the_demo_server_reports_the_tokens_it_received() -> None:
+    # the README's backtest compares its token estimate with these figures
+    import json
+    import urllib.request
+
+    from tests.fakes.fake_llm_server import demo_server
+
+    server = demo_server().start()
+    try:
+        body = {"model": "m", "messages": [{"role": "user", "content": "word " * 400}]}
+        request = urllib.request.Request(
+            f"{server.api_base}/chat/completions",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            usage = json.loads(response.read())["usage"]
+    finally:
+        server.stop()
+    assert usage["prompt_tokens"] > 300  # counted, not a fixed 120

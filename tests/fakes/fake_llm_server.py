@@ -382,12 +382,18 @@ def _rsi_item(row: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def demo_server(port: int = 0) -> FakeLlmServer:
+    """The demo LLM (not started): answers ``rsi_plan`` and reports the tokens it really
+    received, as a provider would, so a backtest's estimate-vs-actual line means something."""
+    return FakeLlmServer(port=port, auto_reply=rsi_plan, count_usage=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Serve ``rsi_plan`` on 127.0.0.1 until interrupted (the demo LLM)."""
     parser = argparse.ArgumentParser(description="a fake OpenAI-compatible LLM for demos")
     parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args(argv)
-    server = FakeLlmServer(port=args.port, auto_reply=rsi_plan).start()
+    server = demo_server(args.port).start()
     print(f"fake LLM listening on {server.api_base} (model: any; key: any)", flush=True)
     try:
         while True:
