@@ -207,8 +207,8 @@ def _confirmed(plan: Any, yes: bool) -> bool:
         return True
     if not sys.stdin.isatty():
         raise StrategyAgentError(
-            f"this run makes up to {plan.estimate.calls:,} LLM calls; add --yes to run it "
-            f"without a terminal to confirm on"
+            f"this run makes up to {plan.estimate.calls:,} LLM calls and there is no terminal "
+            f"to confirm them in: read the estimate above, then run again with --yes"
         )
     answer = input("run it? [y/N] ").strip().lower()
     if answer not in ("y", "yes"):

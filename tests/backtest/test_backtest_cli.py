@@ -223,7 +223,7 @@ def test_an_llm_backtest_is_not_run_without_confirmation(
     monkeypatch.setattr("sys.stdin", io.StringIO(""))  # no terminal to ask on
     assert backtest(*args) == 2
     out, err = capsys.readouterr()
-    assert "24 LLM calls" in out and "add --yes" in err and "Traceback" not in err
+    assert "24 LLM calls" in out and "run again with --yes" in err and "Traceback" not in err
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:
