@@ -260,7 +260,17 @@ class Ledger(PortfolioService):
         return AppliedFill(applied, [trade])
 
     def apply_funding(self, payment: FundingPayment) -> None:
-        """Settle one funding payment: cash moves by ``-payment.amount`` (paid is positive)."""
+        """Settle one funding payment: cash moves by ``-payment.amount`` (paid is positive).
+
+        Raises ``ValueError`` for a non-finite amount, and on a book that is not a
+        swap account: only perpetual swaps pay funding (a spot book paying it could
+        end with negative cash, which spot cannot have).
+        """
+        if self.market_type != "swap":
+            raise ValueError(
+                f"funding of {payment.symbol} on a {self.market_type} book: only perpetual "
+                f"swaps pay funding"
+            )
         if not math.isfinite(payment.amount):
             raise ValueError(f"funding of {payment.symbol} must be finite, got {payment.amount}")
         self._cash -= payment.amount

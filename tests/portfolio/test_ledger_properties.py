@@ -159,11 +159,20 @@ def _funding_for(ledger: Ledger, step: tuple[Any, ...], ts: int) -> FundingPayme
     """The payment a funding step stands for on the held position (None when flat)."""
     _, symbol, rate = step
     position = ledger.positions.get(symbol)
-    if position is None:
+    if position is None or ledger.market_type != "swap":  # only swaps pay funding
         return None
     size, mark = position.contract_size, position.mark_price
     amount = funding_amount(position.quantity, size, mark, rate)
     return FundingPayment(ts, symbol, ts, position.quantity, size, mark, rate, amount)
+
+
+def test_only_a_swap_book_pays_funding() -> None:
+    spot = Ledger(initial_capital=1_000.0, market_type="spot")
+    spot.apply(Fill(ts=1, symbol="BTC/USDT", side="buy", quantity=1.0, price=100.0, fee=0.0))
+    payment = FundingPayment(2, "BTC/USDT", 2, 1.0, 1.0, 100.0, 0.01, 1.0)
+    with pytest.raises(ValueError, match="only perpetual swaps pay funding"):
+        spot.apply_funding(payment)
+    assert spot.cash == 900.0 and spot.funding_paid == 0.0
 
 
 def _run(
