@@ -6,6 +6,8 @@ and checkpoint (but the measured latencies) must be the same, cycle by cycle.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from strategy_agent.factory import open_runtime
 from strategy_agent.features.replay_features import ReplayFeatureComputer
 from strategy_agent.models import ModelConfig, TradingConfig, UserRequest
 from strategy_agent.trading_history.cycle_batch import BatchedCycleStore
+from strategy_agent.trading_history.response_cache import ResponseCache
 from strategy_agent.trading_history.store import SqliteStore
 from tests.fakes.fake_llm_server import FakeLlmServer, rsi_plan
 
@@ -148,3 +151,43 @@ def test_an_llm_replay_from_the_cache_on_the_fast_paths_trades_as_per_cycle(
     assert len(slow["fills"]) > 3
     for part in ("fills", "trades", "equity", "records"):
         assert fast[part] == slow[part], part
+
+
+@pytest.mark.timeout(120)
+def test_an_llm_replay_hashes_its_prompts_as_the_plain_json_so_old_caches_stay_valid(
+    tmp_path: Path, rsi_llm: FakeLlmServer
+) -> None:
+    """The prompts are hashed incrementally (the system message's part once): every
+    cache key and prompt hash must still be the sha256 of the plain ``json.dumps``."""
+    request = UserRequest(
+        llm=ModelConfig(
+            provider="openai", model_id="fake-rsi", api_base=rsi_llm.api_base, cache=True
+        ),
+        trading=TradingConfig(symbols=SYMBOLS, seed=5),
+    )
+    cache_db = tmp_path / "cache.db"
+    run(
+        tmp_path / "a.db",
+        request,
+        40,
+        fast=True,
+        batch=16,
+        api_key=SecretStr("k"),
+        cache_db=cache_db,
+    )
+    cache = ResponseCache(cache_db)
+    with SqliteStore(tmp_path / "a.db") as store:
+        composes = store.records(SID, kind="compose", limit=100)
+    assert len(composes) == 40 == len(rsi_llm.requests)
+    for record in composes:
+        prompt = json.dumps(
+            record.payload["messages"], sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        )
+        key = json.dumps(["openai/fake-rsi", None, prompt], separators=(",", ":"))
+        plain_key = hashlib.sha256(key.encode()).hexdigest()
+        meta = record.payload["proposal"][
+            "model_meta"
+        ]  # the record's "prompt_hash" is the strategy's
+        assert meta["prompt_hash"] == hashlib.sha256(prompt.encode()).hexdigest()
+        reply = cache.get("openai/fake-rsi", None, [], key=plain_key)
+        assert reply is not None and reply.text == record.payload["raw_reply"]

@@ -15,7 +15,6 @@ so the composer can record what happened before it falls back.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import random
 import sqlite3
@@ -23,19 +22,18 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, SecretStr
 
 from strategy_agent.decision.interfaces import Policy, PolicyDecision
-from strategy_agent.decision.llm_reply import Reply, ReplyStopped, stopped_reason
+from strategy_agent.decision.llm_reply import Reply, ReplyStopped, account_usage, stopped_reason
 from strategy_agent.decision.llm_transport import (
     LlmTransport,
     litellm_model,
     load_litellm,
 )
-from strategy_agent.decision.plan_json import REASONING_END
-from strategy_agent.decision.plan_parser import MAX_REASONING_CHARS, ParsedPlan, parse_plan
+from strategy_agent.decision.plan_parser import MAX_REASONING_CHARS, ParsedPlan, RecentParses
 from strategy_agent.decision.prompt_context import render_context
 from strategy_agent.decision.prompt_fit import (
     context_window,
@@ -52,11 +50,22 @@ from strategy_agent.errors import (
 )
 from strategy_agent.models import ComposeContext, ModelConfig, UserRequest
 from strategy_agent.secrets import redact, resolve_api_key
-from strategy_agent.trading_history.response_cache import CachedReply, ResponseCache, messages_json
+from strategy_agent.trading_history.response_cache import (
+    CachedReply,
+    PromptDigest,
+    PromptHasher,
+    ResponseCache,
+)
 
 logger = logging.getLogger(__name__)
 
-RAW_REPLY_MAX_CHARS = 4_000
+
+class _Prompt(NamedTuple):
+    """A cycle's messages and their hash and cache key, worked out once."""
+
+    messages: list[dict[str, str]]
+    digest: PromptDigest
+
 
 _REPAIR_REQUEST = (
     "Your reply could not be used: {error}\n"
@@ -108,19 +117,22 @@ class LlmPolicy(Policy):
             jitter=jitter,
         )
         self._window: int | bool | None = False  # False: not looked up yet
+        self._hasher = PromptHasher(self.model, config.temperature, config.sample_index)
         self._token_ratio = 1.0  # the server's prompt tokens / litellm's count
+        self._parses = RecentParses()  # a replay meets the same replies again
 
     # -- the policy --------------------------------------------------------------------
 
     def propose(self, context: ComposeContext) -> PolicyDecision:
         """Ask the model, parse its plan (one repair round), and return it with the audit."""
         messages = self.messages_for(context)
-        audit = self._new_audit(messages)
+        prompt = _Prompt(messages, self._hasher.digest(messages))
+        audit = self._new_audit(prompt)
         litellm = load_litellm()  # the first import takes seconds: not the model's latency
         started = time.perf_counter()
         try:
-            messages = self._fit(litellm, context, audit)
-            parsed = self._plan(messages, context, audit)
+            prompt = self._fit(litellm, context, audit, prompt)
+            parsed = self._plan(prompt, context, audit)
         except StrategyAgentError as error:
             audit["latency_ms"] = _elapsed_ms(started)
             audit["error"] = redact(str(error), [self._api_key])
@@ -128,10 +140,14 @@ class LlmPolicy(Policy):
             raise
         audit["latency_ms"] = _elapsed_ms(started)
         proposal = parsed.proposal.model_copy(
-            update={"model_meta": {"model": self.model, "prompt_hash": audit["prompt_hash"]}}
+            update={
+                "ts": context.ts,  # a remembered parse may come from another cycle
+                "items": list(parsed.proposal.items),
+                "model_meta": {"model": self.model, "prompt_hash": audit["prompt_hash"]},
+            }
         )
         audit["plan"] = proposal.model_dump(mode="json")
-        return PolicyDecision(proposal=proposal, audit=audit, rejected_items=parsed.rejected)
+        return PolicyDecision(proposal=proposal, audit=audit, rejected_items=list(parsed.rejected))
 
     def messages_for(self, context: ComposeContext) -> list[dict[str, str]]:
         """The exact prompt of a cycle (system + user message)."""
@@ -141,14 +157,14 @@ class LlmPolicy(Policy):
         ]
 
     def _fit(
-        self, litellm: ModuleType, context: ComposeContext, audit: dict[str, Any]
-    ) -> list[dict[str, str]]:
+        self, litellm: ModuleType, context: ComposeContext, audit: dict[str, Any], prompt: _Prompt
+    ) -> _Prompt:
         """The cycle's messages, fitted to the context window when it is known."""
         if self._window is False:
             self._window = context_window(self.config, litellm, self.model)
         window = self._window
         if not isinstance(window, int) or isinstance(window, bool):
-            return audit["messages"]  # type: ignore[no-any-return]
+            return prompt
         reserve = reply_reserve(self.config, window)
         fitted = fit_prompt(
             context,
@@ -158,11 +174,14 @@ class LlmPolicy(Policy):
             describe_limit=(
                 f"{self.model}'s context window is {window} tokens, {reserve} kept for the reply"
             ),
+            rendered=prompt.messages,
         )
         audit["prompt_fit"] = fitted.audit(window, reserve, self._token_ratio)
         audit["prompt_trimmed"] = fitted.series_points_dropped > 0
-        audit.update(self._prompt_fields(fitted.messages))
-        return fitted.messages
+        if fitted.messages is not prompt.messages:
+            prompt = _Prompt(fitted.messages, self._hasher.digest(fitted.messages))
+        audit.update(self._prompt_fields(prompt))
+        return prompt
 
     def _calibrate(self, reply: Reply, audit: dict[str, Any]) -> None:
         """Learn how the server counts tokens against litellm's count (see ``prompt_fit``)."""
@@ -174,12 +193,11 @@ class LlmPolicy(Policy):
         if ratio is not None:
             self._token_ratio = ratio
 
-    def _plan(
-        self, messages: list[dict[str, str]], context: ComposeContext, audit: dict[str, Any]
-    ) -> ParsedPlan:
+    def _plan(self, prompt: _Prompt, context: ComposeContext, audit: dict[str, Any]) -> ParsedPlan:
+        messages = prompt.messages
         symbols = _known_symbols(context)
         positions = _positions(context)
-        reply = self._complete(messages, audit)
+        reply = self._complete(messages, audit, prompt.digest.cache_key)
         self._calibrate(reply, audit)
         try:
             return self._parse(reply, context.ts, symbols, positions, audit)
@@ -220,7 +238,7 @@ class LlmPolicy(Policy):
         stopped = stopped_reason(reply)
         if stopped is not None:
             raise stopped
-        parsed = parse_plan(reply.text, ts, symbols, positions)
+        parsed = self._parses.parse(reply.text, ts, symbols, positions)
         reasoning = parsed.reasoning or reply.reasoning
         if reasoning:
             audit["reasoning_dropped"] = True
@@ -229,8 +247,13 @@ class LlmPolicy(Policy):
 
     # -- one completion: cache, then provider ------------------------------------------
 
-    def _complete(self, messages: list[dict[str, str]], audit: dict[str, Any]) -> Reply:
-        cached = self._cache_get(messages)
+    def _complete(
+        self, messages: list[dict[str, str]], audit: dict[str, Any], key: str | None = None
+    ) -> Reply:
+        """One completion, from the cache when it has it (``key``: the messages' cache key)."""
+        if key is None:
+            key = self._hasher.digest(messages).cache_key
+        cached = self._cache_get(messages, key)
         if cached is not None:
             reply = Reply(
                 cached.text,
@@ -244,26 +267,31 @@ class LlmPolicy(Policy):
         elif (reply := self.transport.call(messages, audit)) and stopped_reason(reply) is None:
             self._cache_put(
                 messages,
+                key,
                 CachedReply(
                     reply.text, reply.prompt_tokens, reply.completion_tokens, reply.cost_usd
                 ),
             )
-        self._account(reply, audit)
+        account_usage(audit, reply, self._redacted(reply.text))
         return reply
 
-    def _cache_get(self, messages: list[dict[str, str]]) -> CachedReply | None:
+    def _cache_get(self, messages: list[dict[str, str]], key: str) -> CachedReply | None:
         """The cached reply, if any; a failing cache is skipped, never fatal."""
         if self.cache is None:
             return None
         try:
             return self.cache.get(
-                self.model, self.config.temperature, messages, self.config.sample_index
+                self.model,
+                self.config.temperature,
+                messages,
+                self.config.sample_index,
+                key=key,
             )
         except sqlite3.Error as error:
             logger.warning("LLM response cache unreadable, asking the model: %s", error)
             return None
 
-    def _cache_put(self, messages: list[dict[str, str]], reply: CachedReply) -> None:
+    def _cache_put(self, messages: list[dict[str, str]], key: str, reply: CachedReply) -> None:
         if self.cache is None:
             return
         try:
@@ -273,26 +301,10 @@ class LlmPolicy(Policy):
                 messages,
                 reply,
                 sample_index=self.config.sample_index,
+                key=key,
             )
         except sqlite3.Error as error:
             logger.warning("LLM response cache not written: %s", error)
-
-    def _account(self, reply: Reply, audit: dict[str, Any]) -> None:
-        """Add one completion's usage to the audit (cost stays null once any call's is unknown)."""
-        first_call = audit["calls"] == 0
-        audit["calls"] += 1
-        audit["cached_calls"] += int(reply.cached)
-        audit["cache_hit"] = audit["cached_calls"] == audit["calls"]
-        audit["prompt_tokens"] = _add(audit["prompt_tokens"], reply.prompt_tokens)
-        audit["completion_tokens"] = _add(audit["completion_tokens"], reply.completion_tokens)
-        cost_known_so_far = first_call or audit["cost_usd"] is not None
-        if cost_known_so_far and reply.cost_usd is not None:
-            audit["cost_usd"] = (audit["cost_usd"] or 0.0) + reply.cost_usd
-        else:
-            audit["cost_usd"] = None
-        audit["finish_reason"] = reply.finish_reason
-        audit["reply_source"] = reply.source
-        audit["raw_reply"] = _kept_reply(self._redacted(reply.text))
 
     def ping(self) -> str:
         """One tiny call, no retries, no cache, no schema: the reply text (connection test).
@@ -304,18 +316,17 @@ class LlmPolicy(Policy):
     def _redacted(self, text: str) -> str:
         return redact(text, [self._api_key])
 
-    def _prompt_fields(self, messages: list[dict[str, str]]) -> dict[str, Any]:
-        digest = hashlib.sha256(messages_json(messages).encode("utf-8")).hexdigest()
-        return {"prompt_hash": digest, "messages": messages}
+    def _prompt_fields(self, prompt: _Prompt) -> dict[str, Any]:
+        return {"prompt_hash": prompt.digest.prompt_hash, "messages": prompt.messages}
 
-    def _new_audit(self, messages: list[dict[str, str]]) -> dict[str, Any]:
+    def _new_audit(self, prompt: _Prompt) -> dict[str, Any]:
         return {
             "policy": "llm",
             "model": self.model,
             "provider": self.config.provider,
             "model_id": self.config.model_id,
             "temperature": self.config.temperature,
-            **self._prompt_fields(messages),
+            **self._prompt_fields(prompt),
             "prompt_tokens": None,
             "completion_tokens": None,
             "cost_usd": None,
@@ -360,18 +371,6 @@ def build_llm_policy(
     return LlmPolicy(request.llm, build_system_prompt(constraints), key, cache=cache)
 
 
-def _kept_reply(text: str) -> str:
-    """The raw reply as stored: whole when short; else its head, or, when long reasoning
-    comes first, its tail (the answer is what a reader needs)."""
-    if len(text) <= RAW_REPLY_MAX_CHARS:
-        return text
-    ends = list(REASONING_END.finditer(text))
-    if not ends:
-        return text[:RAW_REPLY_MAX_CHARS]
-    marker = f"[{ends[-1].start()} characters of reasoning left out, see 'reasoning'] "
-    return marker + text[-(RAW_REPLY_MAX_CHARS - len(marker)) :]
-
-
 def _positions(context: ComposeContext) -> dict[str, float]:
     return {symbol: p.quantity for symbol, p in context.portfolio.positions.items()}
 
@@ -380,12 +379,6 @@ def _known_symbols(context: ComposeContext) -> list[str]:
     symbols = list((context.constraints or {}).get("symbols") or [])
     symbols += [f.instrument.symbol for f in context.features]
     return list(dict.fromkeys(s for s in symbols if isinstance(s, str)))
-
-
-def _add(total: int | None, value: int | None) -> int | None:
-    if value is None:
-        return total
-    return (total or 0) + value
 
 
 def _elapsed_ms(started: float) -> int:

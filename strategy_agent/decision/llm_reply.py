@@ -16,8 +16,11 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from strategy_agent.decision.plan_json import REASONING_END
 from strategy_agent.errors import InvalidPlanError
 from strategy_agent.models import ModelConfig
+
+RAW_REPLY_MAX_CHARS = 4_000
 
 
 class ReplyStopped(InvalidPlanError):
@@ -168,3 +171,40 @@ def _cost(litellm: ModuleType, response: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return value if value >= 0 else None
+
+
+def account_usage(audit: dict[str, Any], reply: Reply, shown_text: str) -> None:
+    """Add one completion's usage to a policy's audit (cost stays null once any call's is
+    unknown); ``shown_text`` is the reply as it may be shown (secrets redacted)."""
+    first_call = audit["calls"] == 0
+    audit["calls"] += 1
+    audit["cached_calls"] += int(reply.cached)
+    audit["cache_hit"] = audit["cached_calls"] == audit["calls"]
+    audit["prompt_tokens"] = _add(audit["prompt_tokens"], reply.prompt_tokens)
+    audit["completion_tokens"] = _add(audit["completion_tokens"], reply.completion_tokens)
+    cost_known_so_far = first_call or audit["cost_usd"] is not None
+    if cost_known_so_far and reply.cost_usd is not None:
+        audit["cost_usd"] = (audit["cost_usd"] or 0.0) + reply.cost_usd
+    else:
+        audit["cost_usd"] = None
+    audit["finish_reason"] = reply.finish_reason
+    audit["reply_source"] = reply.source
+    audit["raw_reply"] = kept_reply(shown_text)
+
+
+def kept_reply(text: str) -> str:
+    """The raw reply as stored: whole when short; else its head, or, when long reasoning
+    comes first, its tail (the answer is what a reader needs)."""
+    if len(text) <= RAW_REPLY_MAX_CHARS:
+        return text
+    ends = list(REASONING_END.finditer(text))
+    if not ends:
+        return text[:RAW_REPLY_MAX_CHARS]
+    marker = f"[{ends[-1].start()} characters of reasoning left out, see 'reasoning'] "
+    return marker + text[-(RAW_REPLY_MAX_CHARS - len(marker)) :]
+
+
+def _add(total: int | None, value: int | None) -> int | None:
+    if value is None:
+        return total
+    return (total or 0) + value

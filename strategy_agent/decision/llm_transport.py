@@ -49,6 +49,9 @@ INSTRUCTIONS_ONLY = "instructions (the server refused response_format)"
 _FORMAT_REFUSED: set[tuple[str, str | None]] = set()
 
 
+_LOADED: ModuleType | None = None  # litellm, once load_litellm has set it up
+
+
 def forget_format_refusals() -> None:
     """Forget which models refused ``response_format`` (tests; a server upgraded meanwhile)."""
     _FORMAT_REFUSED.clear()
@@ -61,8 +64,11 @@ def load_litellm() -> ModuleType:
     permanent generation (``gc.freeze``): litellm's ~350,000 module objects live
     as long as the process, and scanning them again made each full collection
     cost about 0.3 s (a year replayed from the response cache spent a third of
-    its time there).
+    its time there). Later calls return the module at once (a replay asks every cycle).
     """
+    global _LOADED
+    if _LOADED is not None:
+        return _LOADED
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     first = "litellm" not in sys.modules
     with warnings.catch_warnings():  # litellm's own import-time warnings are not ours to fix
@@ -76,6 +82,7 @@ def load_litellm() -> ModuleType:
     # litellm builds pydantic schemas lazily on the first call, warning about
     # its own TypedDicts; those warnings mean nothing to our users.
     warnings.filterwarnings("ignore", message=".*ReadOnly.*", category=UserWarning)
+    _LOADED = litellm
     return litellm
 
 

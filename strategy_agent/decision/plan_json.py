@@ -109,6 +109,14 @@ class _Found:
 
 
 def _plan_in(text: str) -> Any:
+    whole = _whole_object(text)
+    if whole is not None:
+        return whole
+    return _scanned_plan(text)
+
+
+def _scanned_plan(text: str) -> Any:
+    """The plan found by scanning ``text`` for its top-level JSON values (module doc)."""
     found, cuts = _top_level_values(text)
     whole = len(found) == 1 and not cuts and _is_whole(text, found[0])
     plans: list[tuple[int, Any]] = []
@@ -130,6 +138,28 @@ def _plan_in(text: str) -> Any:
             f'answer {{"items": [...], "notes": "..."}}'
         )
     raise InvalidPlanError("the reply contains no JSON object; answer with one JSON object only")
+
+
+def _whole_object(text: str) -> Any:
+    """The plan when ``text`` is one JSON object and nothing else (the usual reply), else
+    ``None`` (then the full scan decides, with its messages).
+
+    The scan would give the same: a valid JSON object's brackets balance exactly at
+    its end, so it is the one top-level value, no JSON is cut off, and only whitespace
+    surrounds it (``_is_whole``); it decodes with ``json.loads`` at the first try.
+    """
+    trimmed = text.strip()
+    if not trimmed.startswith("{"):
+        return None
+    try:
+        value = json.loads(trimmed)
+    except (ValueError, RecursionError):
+        return None
+    start = len(text) - len(text.lstrip())
+    found = _Found(value, start, start + len(trimmed))
+    if not isinstance(value, dict) or not _is_whole(text, found):
+        return None
+    return _as_plan(value, True)
 
 
 def _top_level_values(text: str) -> tuple[list[_Found], list[int]]:

@@ -46,6 +46,7 @@ from strategy_agent.decision.plan_vocabulary import (
     first_of,
     resolve_action,
     short_text,
+    symbol_index,
     to_confidence,
     to_finite_float,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "MAX_ITEMS",
     "MAX_REPLY_CHARS",
     "ParsedPlan",
+    "RecentParses",
     "extract_json",
     "parse_item",
     "parse_plan",
@@ -104,6 +106,38 @@ def parse_plan(
     return ParsedPlan(parsed.proposal, parsed.rejected, clean_text(reasoning, MAX_REASONING_CHARS))
 
 
+class RecentParses:
+    """``parse_plan``, remembered for the last replies (a replay from the cache meets the
+    same reply many times: a rule-like model repeats "all noop" or "all flat").
+
+    ``parse_plan`` is a pure function of the reply, the known symbols (in order) and
+    the positions held; ``ts`` only stamps the proposal, and the caller stamps its own
+    again. A remembered plan is reused only for the same three inputs (positions
+    compared by value: 0.0 and -0.0 read alike); a reply that is no plan raises each
+    time. The least recently used entry goes first; 32 hold the repeats, more only
+    cost the garbage collector.
+    """
+
+    def __init__(self, size: int = 32) -> None:
+        self.size = size
+        self._plans: dict[tuple[str, tuple[str, ...], tuple[tuple[str, float], ...]], ParsedPlan]
+        self._plans = {}
+
+    def parse(
+        self, reply: str, ts: int, known_symbols: list[str], positions: Mapping[str, float]
+    ) -> ParsedPlan:
+        """``parse_plan(reply, ts, known_symbols, positions)``, or the same plan remembered."""
+        key = (reply, tuple(known_symbols), tuple(sorted(positions.items())))
+        plans = self._plans
+        parsed = plans.pop(key, None)
+        if parsed is None:
+            parsed = parse_plan(reply, ts, known_symbols, positions)
+            if len(plans) >= self.size:
+                del plans[next(iter(plans))]  # the least recently used
+        plans[key] = parsed  # (again) the most recent
+        return parsed
+
+
 def plan_from_json(
     value: Any,
     ts: int,
@@ -112,7 +146,7 @@ def plan_from_json(
 ) -> ParsedPlan:
     """Validate each item of a plan-shaped JSON value separately."""
     raw_items, notes = _items_and_notes(value)
-    index = SymbolIndex(known_symbols)
+    index = symbol_index(tuple(known_symbols))
     held = dict(positions or {})
     items: list[LlmDecisionItem] = []
     rejected: list[GuardrailOutcome] = []

@@ -20,6 +20,7 @@ to one of the four actions (buy, sell, flat, noop) by one quantity rule:
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -75,12 +76,31 @@ ACCEPTED_WORDS = ", ".join(word for words in _WORDS.values() for word in words)
 NO_QUANTITY_KINDS = frozenset({"flat", "close_long", "close_short", "noop"})
 
 _GROUPED_NUMBER = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?")
+_NOT_KEY_CHAR = re.compile(r"[^a-z0-9]")
+_WORD_GAPS = re.compile(r"[\s\-]+")
+# compact() and action_word() of the strings seen (a replay parses the same keys every cycle)
+_MEMO_SIZE = 4_096
+_MEMO_KEY_CHARS = 64  # longer strings (a model may write anything) are not remembered
+_COMPACT_MEMO: dict[str, str] = {}
+_WORD_MEMO: dict[str, str] = {}
 _SETTLE_SUFFIX = re.compile(r"(:[A-Z0-9]+|-SWAP|-PERP|PERP|\.P)$")
 
 
 def compact(text: Any) -> str:
     """``"Target_Qty"`` -> ``"targetqty"``: how keys are compared."""
-    return re.sub(r"[^a-z0-9]", "", str(text).lower())
+    if type(text) is not str or len(text) > _MEMO_KEY_CHARS:  # not remembered
+        return _NOT_KEY_CHAR.sub("", str(text).lower())
+    out = _COMPACT_MEMO.get(text)
+    if out is None:
+        out = _remember(_COMPACT_MEMO, text, _NOT_KEY_CHAR.sub("", text.lower()))
+    return out
+
+
+def _remember(memo: dict[str, str], key: str, value: str) -> str:
+    if len(memo) >= _MEMO_SIZE:
+        memo.clear()
+    memo[key] = value
+    return value
 
 
 def compact_keys(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -106,7 +126,12 @@ def action_word(value: Any) -> str | None:
     """``"Close Long"`` -> ``"close_long"``; ``None`` for a non-string."""
     if not isinstance(value, str):
         return None
-    return re.sub(r"[\s\-]+", "_", value.strip().lower())
+    if type(value) is not str or len(value) > _MEMO_KEY_CHARS:  # not remembered
+        return _WORD_GAPS.sub("_", value.strip().lower())
+    word = _WORD_MEMO.get(value)
+    if word is None:
+        word = _remember(_WORD_MEMO, value, _WORD_GAPS.sub("_", value.strip().lower()))
+    return word
 
 
 def action_kind(keys: Mapping[str, Any]) -> tuple[str | None, str | None]:
@@ -254,6 +279,12 @@ def to_confidence(value: Any) -> tuple[float | None, str | None]:
 
 
 # --- symbols -----------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=64)
+def symbol_index(known_symbols: tuple[str, ...]) -> SymbolIndex:
+    """The ``SymbolIndex`` of these symbols, built once (it is never changed after)."""
+    return SymbolIndex(known_symbols)
 
 
 class SymbolIndex:

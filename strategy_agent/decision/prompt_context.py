@@ -8,13 +8,27 @@ the response cache can answer it.
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from math import isfinite as _isfinite
 from typing import Any
 
 from strategy_agent.data.market_rules import notional
+from strategy_agent.decision.prompt_numbers import (
+    MISSING,
+    finite_list,
+    fixed_writer,
+    format_ts,
+    money,
+    num,
+    num_writer,
+    ratio,
+    remember,
+    signed_money,
+    signed_pct,
+    signed_percent,
+    table,
+)
 from strategy_agent.decision.system_prompt import PromptLimits, format_duration
 from strategy_agent.features.technical_indicators import FEATURE_NAMES
 from strategy_agent.models import (
@@ -35,11 +49,15 @@ _TWO_DECIMALS = frozenset({"bb_pct_b", "volume_z_20"})
 _PRICE_DIGITS = 5
 _OSCILLATOR_DIGITS = 3
 _SERIES_DIGITS = 4  # the series shows the shape; the table has the exact latest values
-_MISSING = "-"
 # The previous plan's feedback: at most this many item lines, each reason cut to this length.
 MAX_FEEDBACK_ITEMS = 6
 MAX_FEEDBACK_CHARS = 80
 _ITEM_PREFIX = re.compile(r"^[a-z]+ item: ")  # the parser's "unparseable item: ", "unclear item: "
+# The series closes as written: a close stays in the window for many cycles (0.0 is
+# never stored: -0.0 is the same key but is written "-0").
+_CLOSE_MEMO: dict[float, str] = {}
+# _market_columns's answers, by the features' names (a tuple of each vector's keys)
+_COLUMNS_MEMO: dict[tuple[tuple[str, ...], ...], tuple[str, Any]] = {}
 
 
 def render_context(context: ComposeContext) -> str:
@@ -69,24 +87,24 @@ def render_account(view: PortfolioView, limits: PromptLimits | None = None) -> s
     """Money in the quote currency, as the ledger counts it (``contracts x contract size x price``)."""
     sizes = limits.contract_sizes if limits is not None else {}
     equity = _equity(view, sizes)
-    parts = [f"equity {_money(equity)}", f"cash {_money(view.cash)}"]
+    parts = [f"equity {money(equity)}", f"cash {money(view.cash)}"]
     if view.initial_capital:
-        parts.append(f"return {_signed_pct(equity / view.initial_capital - 1)}")
-    parts.append(f"realized {_signed_money(view.realized_pnl)}")
+        parts.append(f"return {signed_pct(equity / view.initial_capital - 1)}")
+    parts.append(f"realized {signed_money(view.realized_pnl)}")
     if view.total_unrealized_pnl is not None:
-        parts.append(f"unrealized {_signed_money(view.total_unrealized_pnl)}")
-    parts.append(f"fees {_money(view.fees_paid)}")
+        parts.append(f"unrealized {signed_money(view.total_unrealized_pnl)}")
+    parts.append(f"fees {money(view.fees_paid)}")
     if view.funding_paid:  # perpetual swaps: net funding so far
         paid = "paid" if view.funding_paid > 0 else "earned"
-        parts.append(f"funding {paid} {_money(abs(view.funding_paid))}")
+        parts.append(f"funding {paid} {money(abs(view.funding_paid))}")
     gross = view.gross_exposure
     if gross is None:
         gross = sum(abs(_notional(p, sizes)) for p in view.positions.values())
     net = view.net_exposure
     if net is None:
         net = sum(_notional(p, sizes) for p in view.positions.values())
-    parts.append(f"gross {_money(gross)} ({_ratio(gross, equity)})")
-    parts.append(f"net {_signed_money(net)} ({_ratio(net, equity)})")
+    parts.append(f"gross {money(gross)} ({ratio(gross, equity)})")
+    parts.append(f"net {signed_money(net)} ({ratio(net, equity)})")
     return "account: " + ", ".join(parts)
 
 
@@ -103,16 +121,19 @@ def render_market(
     """
     if not features:
         return "market: no features this cycle (data missing): prefer noop"
-    names = _feature_names(features)
-    header = ["sym", *names, "max_qty"]
-    rows = []
+    header, formats = _market_columns(features)
+    lines = [header]
     equity = _equity(view, limits.contract_sizes)
     for vector in features:
         symbol = vector.instrument.symbol
-        cells = [_feature_cell(name, vector.values.get(name)) for name in names]
-        price = prices.get(symbol) or vector.values.get("close")
-        cells.append(_max_qty_cell(symbol, price, equity, limits))
-        rows.append([symbol, *cells])
+        values = vector.values
+        cells = [
+            MISSING if (value := values.get(name)) is None or not _isfinite(value) else fmt(value)
+            for name, fmt in formats
+        ]
+        price = prices.get(symbol) or values.get("close")
+        max_qty = _max_qty_cell(symbol, price, equity, limits)
+        lines.append("|".join([symbol, *cells, max_qty]))
     candle_times = {ts for ts in (_candle_ts(vector) for vector in features) if ts is not None}
     as_of = ""
     if len(candle_times) == 1:
@@ -120,7 +141,24 @@ def render_market(
         if now_ms is not None and opened[:10] == format_ts(now_ms)[:10]:
             opened = opened[11:16]
         as_of = f" (candle open {opened})"
-    return f"market{as_of}:\n" + _table(header, rows)
+    return f"market{as_of}:\n" + "\n".join(lines)
+
+
+def _market_columns(
+    features: Sequence[FeatureVector],
+) -> tuple[str, tuple[tuple[str, Callable[[float], str]], ...]]:
+    """The market table's header line and each feature column's writer (remembered by
+    the features' names: they are the same every cycle)."""
+    key = tuple(tuple(vector.values) for vector in features)
+    columns = _COLUMNS_MEMO.get(key)
+    if columns is None:
+        names = _feature_names(features)
+        header = "|".join(["sym", *names, "max_qty"])
+        columns = header, tuple((name, _cell_format(name)) for name in names)
+        if len(_COLUMNS_MEMO) >= 64:
+            _COLUMNS_MEMO.clear()
+        _COLUMNS_MEMO[key] = columns
+    return columns
 
 
 def render_series(features: Sequence[FeatureVector]) -> str:
@@ -130,10 +168,17 @@ def render_series(features: Sequence[FeatureVector]) -> str:
         if not isinstance(series, Mapping):
             continue
         parts = []
-        for name, label, digits in (("close", "close", _SERIES_DIGITS), ("rsi_14", "rsi", 2)):
-            values = _finite_list(series.get(name))
-            if values:
-                parts.append(f"{label} " + " ".join(_num(v, digits) for v in values))
+        closes = finite_list(series.get("close"))
+        if closes:  # each close stays in the window for many cycles: remembered
+            memo = _CLOSE_MEMO
+            texts = [memo.get(v) or _close_num(v) for v in closes]
+            parts.append("close " + " ".join(texts))
+        rsi = finite_list(series.get("rsi_14"))
+        if rsi:  # recomputed in each window: new values every cycle
+            # 10 <= v < 100 has 2 digits before the point: num(v, 2) is format(v, ".0f"),
+            # the same digits as round(v) (both round the exact value half to even)
+            texts = [str(round(v)) if 10.0 <= v < 100.0 else _rsi_point(v) for v in rsi]
+            parts.append("rsi " + " ".join(texts))
         if parts:
             lines.append(f"{vector.instrument.symbol}: " + " | ".join(parts))
     return "series (oldest first):\n" + "\n".join(lines) if lines else ""
@@ -156,19 +201,19 @@ def render_positions(view: PortfolioView, now_ms: int, limits: PromptLimits | No
         upnl_pct = position.pnl_pct  # already in percent (the ledger's)
         if upnl_pct is None and upnl is not None and entry:
             upnl_pct = upnl / notional(abs(position.quantity), entry, size) * 100
-        held = format_duration(now_ms - position.entry_ts) if position.entry_ts else _MISSING
+        held = format_duration(now_ms - position.entry_ts) if position.entry_ts else MISSING
         rows.append(
             [
                 position.instrument.symbol,
-                _num(position.quantity, 8),
+                num(position.quantity, 8),
                 _opt(entry),
                 _opt(mark),
-                _signed_money(upnl) if upnl is not None else _MISSING,
-                _signed_percent(upnl_pct) if upnl_pct is not None else _MISSING,
+                signed_money(upnl) if upnl is not None else MISSING,
+                signed_percent(upnl_pct) if upnl_pct is not None else MISSING,
                 held,
             ]
         )
-    return "positions:\n" + _table(header, rows)
+    return "positions:\n" + table(header, rows)
 
 
 def render_digest(digest: TradeDigest, now_ms: int) -> str:
@@ -191,17 +236,17 @@ def render_digest(digest: TradeDigest, now_ms: int) -> str:
             [
                 entry.instrument.symbol,
                 str(entry.trade_count),
-                f"{entry.win_rate * 100:.0f}" if entry.win_rate is not None else _MISSING,
-                _signed_money(entry.realized_pnl),
-                format_duration(entry.avg_holding_ms) if entry.avg_holding_ms else _MISSING,
-                _num(entry.recent_performance_score, 3)
+                f"{entry.win_rate * 100:.0f}" if entry.win_rate is not None else MISSING,
+                signed_money(entry.realized_pnl),
+                format_duration(entry.avg_holding_ms) if entry.avg_holding_ms else MISSING,
+                num(entry.recent_performance_score, 3)
                 if entry.recent_performance_score is not None
-                else _MISSING,
+                else MISSING,
                 _ago(entry.last_trade_ts, now_ms),
                 _ago(entry.last_loss_ts, now_ms),
             ]
         )
-    return "digest (closed trades):\n" + _table(header, rows)
+    return "digest (closed trades):\n" + table(header, rows)
 
 
 def render_feedback(feedback: ComposeFeedback | None) -> str:
@@ -229,10 +274,10 @@ def _feedback_line(outcome: GuardrailOutcome) -> str:
     """``symbol action requested status: reasons`` (the requested quantity when there was one)."""
     parts = [outcome.symbol, outcome.action]
     if outcome.requested_qty is not None and outcome.action not in ("flat", "noop"):
-        parts.append(_num(outcome.requested_qty, 6))
+        parts.append(num(outcome.requested_qty, 6))
     parts.append(outcome.status)
     if outcome.status == "clamped" and outcome.final_target_qty is not None:
-        parts.append(f"to {_num(outcome.final_target_qty, 6)}")
+        parts.append(f"to {num(outcome.final_target_qty, 6)}")
     # "rejected" already says what "unparseable item: " says
     reasons = "; ".join(_ITEM_PREFIX.sub("", r) for r in outcome.reasons) or "no reason given"
     return " ".join(parts) + ": " + _cut(reasons, MAX_FEEDBACK_CHARS)
@@ -259,11 +304,6 @@ def _cut(text: str, limit: int) -> str:
 # --- helpers ---------------------------------------------------------------------------
 
 
-def format_ts(ts_ms: int) -> str:
-    """``1736168400000`` -> ``"2025-01-06 13:00 UTC"``."""
-    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
 def _feature_names(features: Iterable[FeatureVector]) -> list[str]:
     present: set[str] = set()
     for vector in features:
@@ -273,18 +313,17 @@ def _feature_names(features: Iterable[FeatureVector]) -> list[str]:
     return known + extra
 
 
-def _feature_cell(name: str, value: float | None) -> str:
-    if value is None or not math.isfinite(value):
-        return _MISSING
+def _cell_format(name: str) -> Callable[[float], str]:
+    """How the market table writes a finite value of feature ``name``."""
     if name in _PERCENT_FEATURES:
-        return _fixed(value * 100, 2)
+        return _percent_cell
     if name == "rsi_14":
-        return _fixed(value, 1)
+        return _rsi_cell
     if name in _TWO_DECIMALS:
-        return _fixed(value, 2)
+        return _two_decimals_cell
     if name.startswith(("macd", "atr")):
-        return _num(value, _OSCILLATOR_DIGITS)
-    return _num(value, _PRICE_DIGITS)
+        return _oscillator_cell
+    return _price_cell
 
 
 def _max_qty_cell(symbol: str, price: float | None, equity: float, limits: PromptLimits) -> str:
@@ -295,26 +334,12 @@ def _max_qty_cell(symbol: str, price: float | None, equity: float, limits: Promp
         caps.append(limits.max_position_pct * equity / unit_value)
     if symbol in limits.max_position_qty:
         caps.append(limits.max_position_qty[symbol])
-    return _num(min(caps), 4) if caps else _MISSING
+    return num(min(caps), 4) if caps else MISSING
 
 
 def _candle_ts(vector: FeatureVector) -> int | None:
     value = (vector.meta or {}).get("candle_ts")
     return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _finite_list(values: Any) -> list[float]:
-    if not isinstance(values, list | tuple):
-        return []
-    return [
-        float(v)
-        for v in values
-        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-    ]
-
-
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    return "\n".join("|".join(cells) for cells in [header, *rows])
 
 
 def _equity(view: PortfolioView, sizes: Mapping[str, float]) -> float:
@@ -336,47 +361,26 @@ def _notional(position: PositionSnapshot, sizes: Mapping[str, float]) -> float:
 
 def _ago(ts_ms: int | None, now_ms: int) -> str:
     if not ts_ms:
-        return _MISSING
+        return MISSING
     return format_duration(max(now_ms - ts_ms, 0))
 
 
-def _num(value: float, digits: int = 6) -> str:
-    """``digits`` significant digits, never in exponent form for large numbers."""
-    if abs(value) >= 10 ** (digits - 1):
-        magnitude = math.floor(math.log10(abs(value)))
-        return f"{round(value, digits - 1 - magnitude):.0f}"
-    return f"{value:.{digits}g}"
+def _close_num(value: float) -> str:
+    """A series close as written, remembered in ``_CLOSE_MEMO``."""
+    text = num(value, _SERIES_DIGITS)
+    if value:  # 0.0 and -0.0 are one key but are written "0" and "-0": never stored
+        remember(_CLOSE_MEMO, value, text)
+    return text
 
 
 def _opt(value: float | None) -> str:
-    return _num(value, _PRICE_DIGITS) if value is not None else _MISSING
+    return num(value, _PRICE_DIGITS) if value is not None else MISSING
 
 
-def _fixed(value: float, decimals: int, sign: str = "") -> str:
-    """``value`` to ``decimals`` places without trailing zeros (``8.20`` -> ``8.2``, no ``-0``)."""
-    rounded = round(value, decimals) or 0.0  # -0.0 is written 0
-    text = f"{rounded:{sign}.{decimals}f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def _money(value: float) -> str:
-    """Quote currency to the cent, trailing zeros dropped (``10030.00`` -> ``10030``)."""
-    return _fixed(value, 2)
-
-
-def _signed_money(value: float) -> str:
-    return _fixed(value, 2, "+")
-
-
-def _signed_pct(fraction: float) -> str:
-    """A fraction (0.0091) as a signed percent (``+0.91%``)."""
-    return _signed_percent(fraction * 100)
-
-
-def _signed_percent(percent: float) -> str:
-    """A number already in percent (0.91) as ``+0.91%``."""
-    return _fixed(percent, 2, "+") + "%"
-
-
-def _ratio(amount: float, equity: float) -> str:
-    return _fixed(amount / equity, 2) + "x" if equity > 0 else "n/a"
+# How the market table writes each kind of feature (a finite value).
+_percent_cell = fixed_writer(2, scale=100)
+_rsi_cell = fixed_writer(1)
+_two_decimals_cell = fixed_writer(2)
+_oscillator_cell = num_writer(_OSCILLATOR_DIGITS)
+_price_cell = num_writer(_PRICE_DIGITS)
+_rsi_point = num_writer(2)  # a point of the RSI series

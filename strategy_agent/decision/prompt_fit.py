@@ -75,15 +75,17 @@ def fit_prompt(
     *,
     budget: int,
     describe_limit: str,
+    rendered: Messages | None = None,
 ) -> FittedPrompt:
     """The messages of ``context``, series trimmed oldest first until ``count`` <= ``budget``.
 
     ``describe_limit`` ends the error message ("window 4096 tokens of openai/x,
-    512 kept for the reply"). Raises ``ConfigurationError`` when even the prompt
-    without series does not fit.
+    512 kept for the reply"). ``rendered``: ``render(context)``, when the caller
+    has it already. Raises ``ConfigurationError`` when even the prompt without
+    series does not fit.
     """
     longest = _longest_series(context)
-    messages = render(context)
+    messages = rendered if rendered is not None else render(context)
     tokens = count(messages)
     dropped = 0
     while tokens > budget and dropped < longest:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from strategy_agent.decision.prompt_context import _MISSING, _fixed, _num, _table, format_ts
+from strategy_agent.decision.prompt_numbers import MISSING, fixed, format_ts, num, table
 
 # The exchange's snapshot: column name, key in ``market_quotes``, how a value is written.
 _QUOTE_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -42,17 +42,17 @@ def render_quotes(quotes: Mapping[str, Mapping[str, float]], now_ms: int | None 
     for symbol in sorted(quotes):
         quote = quotes[symbol]
         rows.append([symbol, *(_quote_cell(key, quote.get(key), now_ms) for _, key in columns)])
-    return "quotes (exchange now):\n" + _table(["sym", *(name for name, _ in columns)], rows)
+    return "quotes (exchange now):\n" + table(["sym", *(name for name, _ in columns)], rows)
 
 
 def _quote_cell(key: str, value: float | None, now_ms: int | None) -> str:
     if value is None or not math.isfinite(value):
-        return _MISSING
+        return MISSING
     if key == "change_24h_pct":
-        return _fixed(value, 2, "+")
+        return fixed(value, 2, "+")
     if key == "funding_rate":
-        return _fixed(value * 100, 4, "+")
+        return fixed(value * 100, 4, "+")
     if key == "next_funding_ts":
         when = format_ts(int(value))
         return when[11:16] if now_ms is not None and when[:10] == format_ts(now_ms)[:10] else when
-    return _num(value, _QUOTE_PRICE_DIGITS)
+    return num(value, _QUOTE_PRICE_DIGITS)

@@ -155,6 +155,20 @@ def _size_lines(limits: PromptLimits) -> list[str]:
 
 def format_duration(ms: float) -> str:
     """``5400000`` -> ``"1h30m"``; compact, for prompts."""
+    if type(ms) is not int:  # an int is remembered (a prompt writes a few durations a cycle)
+        return _duration(ms)
+    text = _DURATIONS.get(ms)
+    if text is None:
+        if len(_DURATIONS) >= 4_096:
+            _DURATIONS.clear()
+        text = _DURATIONS[ms] = _duration(ms)
+    return text
+
+
+_DURATIONS: dict[int, str] = {}
+
+
+def _duration(ms: float) -> str:
     if ms < 60_000:
         return f"{max(int(ms // 1000), 0)}s"
     minutes = round(ms / 60_000)
