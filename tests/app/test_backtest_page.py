@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from datetime import date
@@ -18,7 +17,7 @@ from strategy_agent.trading_history.runs import list_runs
 from strategy_agent.trading_history.store import SqliteStore
 from strategy_agent.views.backtest_compare import COMPARISON_COLUMNS
 from tests.app.helpers import APP, request, shown, texts
-from tests.fakes.fake_llm_server import FakeLlmServer, rsi_plan
+from tests.fakes.fake_llm_server import FakeLlmServer, varied_replies
 
 PAGE = "app_pages/backtest.py"
 KEY_ENV = "FAKE_LLM_KEY"
@@ -121,21 +120,7 @@ def test_a_window_without_candles_is_refused_with_the_reason(app_db: Path) -> No
 @pytest.fixture
 def fake_llm(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLlmServer]:
     monkeypatch.setenv(KEY_ENV, "sk-test")
-    calls = iter(range(1_000_000))
-    lock = threading.Lock()
-
-    def reply(body: Any) -> str:  # replies that differ from call to call, as samples do
-        with lock:
-            n = next(calls)
-        plan = json.loads(rsi_plan(body))
-        for item in plan["items"]:
-            if n % 3 == 0:
-                item.update(action="buy", target_qty=0.01 * (1 + n % 5), confidence=0.6)
-            elif n % 3 == 1:
-                item.update(action="flat", target_qty=0)
-        return json.dumps(plan)
-
-    server = FakeLlmServer(auto_reply=reply, count_usage=True).start()
+    server = FakeLlmServer(auto_reply=varied_replies(), count_usage=True).start()
     try:
         yield server
     finally:

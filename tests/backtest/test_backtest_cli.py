@@ -5,10 +5,8 @@ from __future__ import annotations
 import io
 import json
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,7 +15,7 @@ from strategy_agent.data.simulated_market import DEFAULT_ORIGIN_MS
 from strategy_agent.trading_history.runs import file_sha256, list_runs
 from strategy_agent.trading_history.store import SqliteStore
 from tests.backtest.helpers import SMALL_CSV, H, builtin_config, trades_of
-from tests.fakes.fake_llm_server import FakeLlmServer, rsi_plan
+from tests.fakes.fake_llm_server import FakeLlmServer, varied_replies
 
 KEY_ENV = "FAKE_LLM_KEY"
 
@@ -38,21 +36,7 @@ def llm_config(path: Path, server: FakeLlmServer, name: str = "LLM", extra: str 
 def varied_llm(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLlmServer]:
     """A fake LLM whose replies differ from call to call (as samples at temperature > 0 do)."""
     monkeypatch.setenv(KEY_ENV, "sk-test")
-    calls = iter(range(1_000_000))
-    lock = threading.Lock()
-
-    def reply(body: Any) -> str:
-        with lock:
-            n = next(calls)
-        plan = json.loads(rsi_plan(body))
-        for item in plan["items"]:
-            if n % 3 == 0:
-                item.update(action="buy", target_qty=0.01 * (1 + n % 5), confidence=0.6)
-            elif n % 3 == 1:
-                item.update(action="flat", target_qty=0)
-        return json.dumps(plan)
-
-    server = FakeLlmServer(auto_reply=reply, count_usage=True).start()
+    server = FakeLlmServer(auto_reply=varied_replies(), count_usage=True).start()
     try:
         yield server
     finally:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import socket
 import threading
@@ -380,6 +381,29 @@ def _rsi_item(row: dict[str, str]) -> dict[str, Any]:
         "confidence": 0.5,
         "rationale": "no edge",
     }
+
+
+def varied_replies() -> Callable[[Any], str]:
+    """Automatic answers that differ from call to call, as samples at temperature > 0 do.
+
+    Thread-safe (several backtest runs ask at once): every third call buys a small,
+    varying quantity, the next closes, the next answers like ``rsi_plan``.
+    """
+    calls = itertools.count()
+    lock = threading.Lock()
+
+    def reply(body: Any) -> str:
+        with lock:
+            n = next(calls)
+        plan = json.loads(rsi_plan(body))
+        for item in plan["items"]:
+            if n % 3 == 0:
+                item.update(action="buy", target_qty=0.01 * (1 + n % 5), confidence=0.6)
+            elif n % 3 == 1:
+                item.update(action="flat", target_qty=0)
+        return json.dumps(plan)
+
+    return reply
 
 
 def demo_server(port: int = 0) -> FakeLlmServer:
