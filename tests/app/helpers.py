@@ -120,3 +120,26 @@ def shown(element: Any) -> Any:
     frame = convert_arrow_bytes_to_pandas_df(element.proto.arrow_data.styler.display_values)
     frame.columns = list(element.value.columns)
     return frame
+
+
+def stored_strategies(db: Path) -> list[Any]:
+    """Every strategy stored in ``db`` (``StrategyRow``), oldest first."""
+    from strategy_agent.trading_history.store import SqliteStore
+
+    with SqliteStore(db) as store:
+        return list(store.list_strategies())
+
+
+def open_form() -> AppTest:
+    """The Strategies page with the New strategy form open (no exception)."""
+    app = open_page("strategies")
+    app.button(key="open_form").click().run()
+    assert not app.exception
+    return app
+
+
+def submit_form(app: AppTest) -> AppTest:
+    """Click Create on the open form and rerun (no exception)."""
+    app.button(key="form_submit").click().run()
+    assert not app.exception, [e.message for e in app.exception]
+    return app

@@ -10,26 +10,8 @@ from streamlit.testing.v1 import AppTest
 from strategy_agent import wiring
 from strategy_agent.factory import open_runtime
 from strategy_agent.trading_history.store import SqliteStore
-from tests.app.helpers import open_page
+from tests.app.helpers import open_form, stored_strategies, submit_form
 from tests.fakes.fake_exchange import FakeExchange
-
-
-def _stored(db: Path) -> list:
-    with SqliteStore(db) as store:
-        return store.list_strategies()
-
-
-def _open_form() -> AppTest:
-    app = open_page("strategies")
-    app.button(key="open_form").click().run()
-    assert not app.exception
-    return app
-
-
-def _create(app: AppTest) -> AppTest:
-    app.button(key="form_submit").click().run()
-    assert not app.exception, [e.message for e in app.exception]
-    return app
 
 
 def _symbol_error(app: AppTest) -> str:
@@ -44,21 +26,21 @@ def _symbols(app: AppTest, symbols: list[str]) -> None:
 def test_the_simulated_market_refuses_foo_and_a_lower_case_pair_with_a_suggestion(
     app_db: Path,
 ) -> None:
-    app = _open_form()
+    app = open_form()
     _symbols(app, ["FOO/USDT", "btcusdt"])
-    _create(app)
+    submit_form(app)
     errors = _symbol_error(app)
     assert "'FOO/USDT' is not a market on the simulated market" in errors
     assert "'btcusdt' is not a symbol in ccxt's notation" in errors
     assert "did you mean 'BTC/USDT'" in errors
-    assert _stored(app_db) == []
+    assert stored_strategies(app_db) == []
 
 
 def test_a_real_exchange_lists_its_markets_checks_symbols_and_creates_a_working_strategy(
     app_db: Path, fake_exchange: FakeExchange
 ) -> None:
     wiring._markets_cache.clear()
-    app = _open_form()
+    app = open_form()
     app.selectbox(key="form.exchange.exchange_id").set_value("binance").run()
     app.session_state["form.exchange.api_url"] = fake_exchange.base_url  # the fake's address
     app.button(key="test_exch").click().run()
@@ -68,13 +50,13 @@ def test_a_real_exchange_lists_its_markets_checks_symbols_and_creates_a_working_
     assert "BTC/USD:BTC" not in options  # inverse: not tradable
 
     _symbols(app, ["BTC/USDX"])
-    _create(app)
+    submit_form(app)
     assert "'BTC/USDX' is not a market on binance; did you mean 'BTC/USDT'" in _symbol_error(app)
-    assert _stored(app_db) == []
+    assert stored_strategies(app_db) == []
 
     _symbols(app, ["BTC/USDT", "ETH/USDT"])
-    _create(app)
-    [row] = _stored(app_db)
+    submit_form(app)
+    [row] = stored_strategies(app_db)
     assert row.request.exchange.exchange_id == "binance"
     assert row.request.trading.symbols == ["BTC/USDT", "ETH/USDT"]
     with SqliteStore(app_db) as store:  # and it runs on the exchange's live data
@@ -87,11 +69,11 @@ def test_without_network_the_typed_symbols_are_kept_and_the_form_says_they_are_u
     app_db: Path,
 ) -> None:
     wiring._markets_cache.clear()
-    app = _open_form()
+    app = open_form()
     app.selectbox(key="form.exchange.exchange_id").set_value("okx").run()
     _symbols(app, ["BTC/USDT"])
-    _create(app)
-    [row] = _stored(app_db)
+    submit_form(app)
+    [row] = stored_strategies(app_db)
     assert row.request.exchange.exchange_id == "okx"
     notes = " ".join(str(s.value) for s in app.success) + " ".join(str(i.value) for i in app.info)
     notes += " ".join(str(m.value) for m in app.markdown)
