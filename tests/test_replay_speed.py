@@ -6,6 +6,7 @@ and checkpoint (but the measured latencies) must be the same, cycle by cycle.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from strategy_agent.data.series_source import SeriesCandleSource
 from strategy_agent.factory import open_runtime
 from strategy_agent.features.replay_features import ReplayFeatureComputer
 from strategy_agent.models import ModelConfig, TradingConfig, UserRequest
+from strategy_agent.replay_speed import REPLAY_GC_THRESHOLD, relax_collector
 from strategy_agent.trading_history.cycle_batch import BatchedCycleStore
 from strategy_agent.trading_history.response_cache import ResponseCache
 from strategy_agent.trading_history.store import SqliteStore
@@ -100,6 +102,26 @@ def test_the_fast_paths_are_really_used_and_the_history_is_batched(tmp_path: Pat
         assert per_cycle.batch is None and not isinstance(
             per_cycle.coordinator._features, ReplayFeatureComputer
         )
+
+
+def test_a_replay_makes_the_collector_run_less_often_and_never_more(tmp_path: Path) -> None:
+    saved = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)  # CPython's default
+        with SqliteStore(tmp_path / "a.db") as store:
+            store.create_strategy(ema_request(), now_ms=0, strategy_id=SID)
+            open_runtime(store, SID)  # the per-cycle paths leave the collector alone
+            assert gc.get_threshold() == (700, 10, 10)
+            open_runtime(store, SID, fast_replay=True)
+            assert gc.get_threshold() == (REPLAY_GC_THRESHOLD, 10, 10)
+        gc.set_threshold(50_000, 5, 5)
+        relax_collector()  # a higher threshold is kept
+        assert gc.get_threshold() == (50_000, 5, 5)
+        gc.set_threshold(0)
+        relax_collector()  # a disabled collector stays disabled
+        assert gc.get_threshold()[0] == 0
+    finally:
+        gc.set_threshold(*saved)
 
 
 def test_a_crash_loses_the_unwritten_batch_and_the_restart_decides_it_again(

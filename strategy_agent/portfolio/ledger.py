@@ -175,8 +175,8 @@ class Ledger(PortfolioService):
                 raise ValueError(f"mark price of {symbol} must be a finite number > 0, got {price}")
         for symbol, price in prices.items():
             position = self._positions.get(symbol)
-            if position is not None:
-                self._positions[symbol] = replace(position, mark_price=float(price))
+            if position is not None and position.mark_price != price:  # a cycle marks twice
+                self._positions[symbol] = position.marked(float(price))
         self._last_ts = max(self._last_ts, int(ts))
 
     # -- checking and applying fills ----------------------------------------------------

@@ -61,6 +61,25 @@ class PositionState:
         """Weighted average price of every opening fill of the trade."""
         return self.opened_notional / self.opened_qty if self.opened_qty > 0 else self.avg_price
 
+    def marked(self, price: float) -> PositionState:
+        """This position at mark ``price`` (``dataclasses.replace(self, mark_price=price)``
+        without its per-call scan of the fields: a replay marks every cycle)."""
+        return PositionState(
+            self.symbol,
+            self.quantity,
+            self.avg_price,
+            price,
+            self.entry_ts,
+            self.realized_pnl,
+            self.fees,
+            self.peak_quantity,
+            self.opened_qty,
+            self.opened_notional,
+            self.closed_qty,
+            self.closed_notional,
+            self.contract_size,
+        )
+
     def pnl_at(self, price: float, quantity: float) -> float:
         """P&L of ``quantity`` (signed as held) valued at ``price`` against ``avg_price``."""
         return (price - self.avg_price) * quantity * self.contract_size

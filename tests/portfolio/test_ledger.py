@@ -323,6 +323,28 @@ def test_mark_updates_held_symbols_only_and_keeps_other_marks() -> None:
     assert ledger.positions[BTC].mark_price == 120
 
 
+def test_marked_is_replace_of_the_mark_price_and_keeps_every_other_field() -> None:
+    from strategy_agent.portfolio.positions import PositionState
+
+    fields = dataclasses.fields(PositionState)
+    # a distinct value per field, so a field copied into the wrong place is seen
+    values = {f.name: ("BTC/USDT" if f.type == "str" else n + 0.5) for n, f in enumerate(fields)}
+    values["entry_ts"] = 1_700_000_000_000
+    position = PositionState(**values)  # type: ignore[arg-type]
+    assert position.marked(123.25) == dataclasses.replace(position, mark_price=123.25)
+
+
+def test_marking_at_the_same_price_keeps_the_position_object() -> None:
+    ledger = Ledger(10_000)
+    ledger.apply(fill("buy", 1, 100, symbol=BTC))
+    ledger.mark({BTC: 110}, ts=5_000)
+    before = ledger.positions[BTC]
+    ledger.mark({BTC: 110.0}, ts=6_000)  # a cycle marks twice at its closes
+    assert ledger.positions[BTC] is before
+    ledger.mark({BTC: 111}, ts=7_000)
+    assert ledger.positions[BTC].mark_price == 111 and ledger.unrealized_pnl == pytest.approx(11)
+
+
 def test_get_view_and_equity_point() -> None:
     ledger = Ledger(10_000, market_type="margin", max_leverage=2, strategy_id="s1")
     ledger.apply(fill("buy", 10, 100, symbol=BTC, fee=1, ts=1_000))
