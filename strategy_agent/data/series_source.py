@@ -61,17 +61,19 @@ class SymbolSeries:
         self.stamps.extend(c.ts for c in fresh)
         self.complete_until = complete_until
         self.from_start = self.from_start or from_start
-        if fresh:
-            self._columns = None
 
     def columns(self) -> dict[str, np.ndarray]:
-        """``ts`` (int64) and open, high, low, close, volume (float64), one row per candle."""
-        if self._columns is None or len(self._columns["ts"]) != len(self.candles):
-            self._columns = {"ts": np.array(self.stamps, dtype=np.int64)}
+        """``ts`` (int64) and open, high, low, close, volume (float64), one row per candle
+        (candles cached since the last call are appended to the previous columns)."""
+        built = 0 if self._columns is None else len(self._columns["ts"])
+        if self._columns is None or built != len(self.candles):
+            fresh = self.candles[built:]
+            columns = {"ts": np.array(self.stamps[built:], dtype=np.int64)}
             for name in OHLCV:
-                self._columns[name] = np.array(
-                    [getattr(c, name) for c in self.candles], dtype=float
-                )
+                columns[name] = np.array([getattr(c, name) for c in fresh], dtype=float)
+            if self._columns is not None:
+                columns = {k: np.concatenate((self._columns[k], v)) for k, v in columns.items()}
+            self._columns = columns
         return self._columns
 
     def locate(self, group: list[Candle]) -> int | None:
@@ -131,20 +133,19 @@ class SeriesCandleSource(MarketDataSource):
             return self._direct(symbols, interval, lookback, now)
         candles: list[Candle] = []
         parts: list[tuple[str, int, int]] = []
+        latest: dict[str, Candle] = {}
         for symbol in dict.fromkeys(symbols):
             span = self._span(symbol, now, lookback)
             if span is None:
                 self._last = None
                 return self._direct(symbols, interval, lookback, now)
-            start, end = span
-            candles.extend(self._series[symbol].candles[start:end])
+            series, start, end = span
+            part = series.candles[start:end]
+            candles += part
             parts.append((symbol, start, end))
+            if part:
+                latest[symbol] = part[-1]
         self._last = (candles, parts)
-        latest = {
-            symbol: self._series[symbol].candles[end - 1]
-            for symbol, start, end in parts
-            if end > start
-        }
         return ClosedCandles(candles, closed_at=now, latest=latest)
 
     def recognize(self, candles: list[Candle]) -> list[tuple[str, int, int]] | None:
@@ -155,8 +156,9 @@ class SeriesCandleSource(MarketDataSource):
             return None  # (equal lists of the same objects compare by identity: fast)
         return last[1]
 
-    def _span(self, symbol: str, now: int, lookback: int) -> tuple[int, int] | None:
-        """Where the last ``lookback`` candles of ``symbol`` closed at ``now`` are cached."""
+    def _span(self, symbol: str, now: int, lookback: int) -> tuple[SymbolSeries, int, int] | None:
+        """Where the last ``lookback`` candles of ``symbol`` closed at ``now`` are cached:
+        the series and the slice ``start:end`` of its candles."""
         series = self._series.get(symbol)
         if series is None or series.complete_until is None or now > series.complete_until:
             series = self._fetch(symbol, now, lookback)
@@ -168,7 +170,7 @@ class SeriesCandleSource(MarketDataSource):
             start = 0
         if series.complete_until is None or now > series.complete_until:
             return None
-        return start, end
+        return series, start, end
 
     def _fetch(self, symbol: str, now: int, lookback: int) -> SymbolSeries:
         """Cache the next chunk of ``symbol`` (a new series when there is none)."""

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from strategy_agent.clock import Clock
+from strategy_agent.data.candle_rows import candles_from_columns
 from strategy_agent.data.interfaces import MarketDataSource
 from strategy_agent.models import Candle, InstrumentRef, interval_ms
 
@@ -231,23 +232,10 @@ class SimulatedMarketDataSource(MarketDataSource):
         if end <= start:
             return []
         step_ms = interval_ms(interval)
-        opens, highs, lows, closes, volumes = self._ohlcv(symbol, step_ms, start, end).tolist()
-        instrument = self._instrument(symbol)
         first_ts = self._origin_ms + start * step_ms
-        # Validating construction costs about as much as model_construct in pydantic 2.
-        return [
-            Candle(
-                ts=first_ts + offset * step_ms,
-                instrument=instrument,
-                open=opens[offset],
-                high=highs[offset],
-                low=lows[offset],
-                close=closes[offset],
-                volume=volumes[offset],
-                interval=interval,  # type: ignore[arg-type]  # checked by interval_ms
-            )
-            for offset in range(end - start)
-        ]
+        stamps = range(first_ts, first_ts + (end - start) * step_ms, step_ms)
+        ohlcv = self._ohlcv(symbol, step_ms, start, end)
+        return candles_from_columns(self._instrument(symbol), interval, stamps, ohlcv)
 
     def _instrument(self, symbol: str) -> InstrumentRef:
         instrument = self._instruments.get(symbol)

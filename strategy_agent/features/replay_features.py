@@ -12,10 +12,12 @@ over thousands of windows):
 - The moving averages (EMA 12/26/50, MACD and its signal, RSI's and ATR's
   Wilder smoothing) depend on where the window starts: each is seeded with the
   mean of the window's first ``period`` values. They are computed per window,
-  all windows side by side (one row per window), seeded with the same mean and
-  updated with pandas' own ``ewm(adjust=False)`` arithmetic:
+  all windows and all seven averages side by side (one numpy step per position
+  in the window; MACD's slow average is ``ema_26`` itself), seeded with the
+  same mean and updated with pandas' own ``ewm(adjust=False)`` arithmetic:
   ``s = ((1 - a) * s + a * x) / ((1 - a) + a)``, skipped when ``s == x``, with
-  ``a = 1 / (1 + (1 - alpha) / alpha)``.
+  ``a = 1 / (1 + (1 - alpha) / alpha)``: element by element the operations of
+  one series alone, so the same bits.
 - Everything else (Bollinger bands, returns, realised volatility, volume
   z-score) depends only on the last 25 candles of a window, so it is computed
   once on the candles of the chunk, with the very functions of
@@ -23,6 +25,10 @@ over thousands of windows):
 
 A window the table does not hold (not a slice of the cached series, shorter
 than ``MIN_WINDOW``, another interval) is computed per cycle as before.
+
+Each served vector is built without validation (``prevalidated.builder``): its
+values are finite Python floats from the table and its instrument the cached
+candle's, already validated.
 """
 
 from __future__ import annotations
@@ -44,23 +50,29 @@ from strategy_agent.features.technical_indicators import (
     window_free_arrays,
 )
 from strategy_agent.models import Candle, FeatureVector, interval_ms
+from strategy_agent.prevalidated import builder
 
 CHUNK_WINDOWS = 4096
 # The window-independent indicators need the last 25 candles (24 log returns);
 # shorter windows are computed per cycle.
 MIN_WINDOW = 60
-_RECURSIVE = ("ema_12", "ema_26", "ema_50", "rsi_14", "macd", "macd_signal", "macd_hist", "atr_14")
+_build_vector = builder(FeatureVector)
 
 
 @dataclass
 class _Table:
     """Indicators of the windows ending at ``first_end .. first_end + rows - 1`` (exclusive
-    ends into the series), one row per window: ``values`` in ``FEATURE_NAMES`` order and
-    every RSI of each window (for the RSI series the prompt shows)."""
+    ends into the series), one row per window: ``values`` in ``FEATURE_NAMES`` order (NaN
+    where not finite) and whether all are finite; the last ``SERIES_LENGTH`` RSIs and
+    whether all are finite; every RSI of each window, ``rsi`` (window, rows), for the
+    prompt's RSI series of a window whose last RSIs are not all finite."""
 
     first_end: int
     values: np.ndarray  # (rows, len(FEATURE_NAMES))
-    rsi: np.ndarray  # (rows, window)
+    finite: list[bool]
+    rsi_tails: np.ndarray  # (rows, SERIES_LENGTH)
+    tail_finite: list[bool]
+    rsi: np.ndarray
 
     def holds(self, end: int) -> bool:
         return self.first_end <= end < self.first_end + len(self.values)
@@ -124,22 +136,31 @@ def _vector(series: SymbolSeries, table: _Table, end: int, interval: str) -> Fea
     """The ``FeatureVector`` of the window ending at ``end`` (as ``_feature_vector`` builds it)."""
     index = end - table.first_end
     row = table.values[index].tolist()
-    values = {name: v for name, v in zip(FEATURE_NAMES, row, strict=True) if math.isfinite(v)}
-    rsi = table.rsi[:, index]
+    if table.finite[index]:
+        values = dict(zip(FEATURE_NAMES, row, strict=True))
+    else:
+        values = {name: v for name, v in zip(FEATURE_NAMES, row, strict=True) if math.isfinite(v)}
+    if table.tail_finite[index]:  # then the last finite RSIs are the last RSIs
+        rsi = table.rsi_tails[index].tolist()
+    else:
+        column = table.rsi[:, index]
+        rsi = column[np.isfinite(column)][-SERIES_LENGTH:].tolist()
     latest = series.candles[end - 1]
-    closes = series.columns()["close"]
+    closes = series.columns()["close"][end - SERIES_LENGTH : end]  # MIN_WINDOW > SERIES_LENGTH
     meta: dict[str, Any] = {
         "interval": interval,
         "candle_ts": latest.ts,
-        "series": {
-            "close": closes[max(end - SERIES_LENGTH, 0) : end].tolist(),
-            "rsi_14": rsi[np.isfinite(rsi)][-SERIES_LENGTH:].tolist(),
-        },
+        "series": {"close": closes.tolist(), "rsi_14": rsi},
     }
     # Every field is already what validation would make of it (finite floats, the
     # cached candle's validated instrument), so the vector is built without re-checking.
-    return FeatureVector.model_construct(
-        ts=latest.ts + interval_ms(interval), instrument=latest.instrument, values=values, meta=meta
+    return _build_vector(
+        {
+            "ts": latest.ts + interval_ms(interval),
+            "instrument": latest.instrument,
+            "values": values,
+            "meta": meta,
+        }
     )
 
 
@@ -151,13 +172,26 @@ def _compute_table(series: SymbolSeries, window: int, end: int, chunk: int) -> _
     part = {name: columns[name][lo : last_end - 1] for name in ("high", "low", "close", "volume")}
     rows = last_end - end
     flat = _window_free(part["close"], part["volume"])
-    recursive = _windowed(part, window, rows)
+    last, rsi = _windowed(part, window, rows)
     values = np.empty((rows, len(FEATURE_NAMES)))
     for index, name in enumerate(FEATURE_NAMES):
-        column = recursive[name][-1] if name in recursive else flat[name][window - 1 :]
+        column = last[name] if name in last else flat[name][window - 1 :]
         values[:, index] = np.where(np.isfinite(column), column, np.nan)
-    rsi = recursive["rsi_14"]
-    return _Table(end, values, np.where(np.isfinite(rsi), rsi, np.nan))
+    tails = np.ascontiguousarray(rsi[-SERIES_LENGTH:].T)  # (rows, SERIES_LENGTH)
+    return _Table(
+        first_end=end,
+        values=values,
+        finite=_finite_rows(values),
+        rsi_tails=tails,
+        tail_finite=_finite_rows(tails),
+        rsi=rsi,
+    )
+
+
+def _finite_rows(table: np.ndarray) -> list[bool]:
+    """Per row of a 2-D table: every value finite."""
+    finite: list[bool] = np.isfinite(table).all(axis=1).tolist()
+    return finite
 
 
 def _window_free(close: np.ndarray, volume: np.ndarray) -> dict[str, np.ndarray]:
@@ -165,61 +199,73 @@ def _window_free(close: np.ndarray, volume: np.ndarray) -> dict[str, np.ndarray]
     return {"close": close, **window_free_arrays(close, volume)}
 
 
-def _windowed(part: dict[str, np.ndarray], window: int, rows: int) -> dict[str, np.ndarray]:
-    """The window-seeded indicators of the ``rows`` windows of ``part``.
+# The window-seeded averages, computed side by side: (input, period, alpha, first), seeded
+# with the mean of each window's positions first .. first + period - 1. MACD's slow average
+# is ema_26 itself (same input, period and seed); its fast one is aligned on position 25.
+_AVERAGES = (
+    ("close", 12, 2.0 / (12 + 1), 0),  # ema_12
+    ("close", 26, 2.0 / (26 + 1), 0),  # ema_26, MACD's slow average
+    ("close", 50, 2.0 / (50 + 1), 0),  # ema_50
+    ("close", 12, 2.0 / (12 + 1), 26 - 12),  # MACD's fast average
+    ("gain", 14, 1.0 / 14, 1),  # RSI's Wilder averages
+    ("loss", 14, 1.0 / 14, 1),
+    ("true_range", 14, 1.0 / 14, 1),  # ATR
+)
+_SIGNAL = (9, 2.0 / 10, 26 - 1)  # MACD's signal: period, alpha, first
 
-    Arrays are (position in the window, window): row ``j`` holds position ``j``
-    of every window, so each recursion step is one contiguous row. Position 0
-    of the derived series (change, true range) differs from the per-window
-    computation (there it has no previous close) but is never read: Wilder's
-    smoothing starts at position 1.
+
+def _windowed(
+    part: dict[str, np.ndarray], window: int, rows: int
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The window-seeded indicators of the ``rows`` windows of ``part``: each one's value
+    at the windows' last position (``rows`` values), and every RSI of each window
+    (``(window, rows)``: row ``j`` is position ``j`` of every window).
+
+    Position 0 of the derived series (change, true range) differs from the
+    per-window computation (there it has no previous close) but is never read:
+    Wilder's smoothing starts at position 1.
     """
     close = part["close"]
     previous = _shift(close, 1)
-    out: dict[str, np.ndarray] = {}
-    for period in (12, 26, 50):
-        out[f"ema_{period}"] = _ewm_positions(
-            _by_position(close, window, rows),
-            period,
-            2.0 / (period + 1),
-            _seeds(close, 0, period, rows),
-        )
     change = close - previous
     with np.errstate(invalid="ignore"):
         gain = np.where(change > 0, change, 0.0)
         loss = np.where(change < 0, -change, 0.0)
-    gain_avg = _ewm_positions(
-        _by_position(gain, window, rows), 14, 1.0 / 14, _seeds(gain, 1, 14, rows), first=1
-    )
-    loss_avg = _ewm_positions(
-        _by_position(loss, window, rows), 14, 1.0 / 14, _seeds(loss, 1, 14, rows), first=1
-    )
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out["rsi_14"] = 100.0 * gain_avg / (gain_avg + loss_avg)
-    by_position = _by_position(close, window, rows)
-    slow = _ewm_positions(by_position, 26, 2.0 / 27, _seeds(close, 0, 26, rows))
-    fast = _ewm_positions(
-        by_position, 12, 2.0 / 13, _seeds(close, 26 - 12, 12, rows), first=26 - 12
-    )
-    line = fast - slow
-    seeds = np.ascontiguousarray(line[26 - 1 : 26 - 1 + 9].T).mean(axis=1)
-    signal = _ewm_positions(line, 9, 2.0 / 10, seeds, first=26 - 1)
-    out.update(macd=line, macd_signal=signal, macd_hist=line - signal)
     high, low = part["high"], part["low"]
     true_range = np.maximum(high - low, np.maximum(np.abs(high - previous), np.abs(low - previous)))
-    out["atr_14"] = _ewm_positions(
-        _by_position(true_range, window, rows),
-        14,
-        1.0 / 14,
-        _seeds(true_range, 1, 14, rows),
-        first=1,
+    inputs = {"close": close, "gain": gain, "loss": loss, "true_range": true_range}
+    stacked = np.stack([inputs[name] for name, _, _, _ in _AVERAGES])
+    seeds = np.stack(
+        [_seeds(inputs[name], first, period, rows) for name, period, _, first in _AVERAGES]
     )
-    return out
+    averages = _ewm_positions(
+        _by_position(stacked, window, rows), [spec[1:] for spec in _AVERAGES], seeds
+    )
+    ema_12, ema_26, ema_50, fast, gain_avg, loss_avg, atr = averages.transpose(1, 0, 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rsi = 100.0 * gain_avg / (gain_avg + loss_avg)
+    line = fast - ema_26
+    period, _, first = _SIGNAL
+    seeds = np.ascontiguousarray(line[first : first + period].T).mean(axis=1)
+    signal = _ewm_positions(line[:, np.newaxis], [_SIGNAL], seeds[np.newaxis])[-1, 0]
+    last = {
+        "ema_12": ema_12[-1],
+        "ema_26": ema_26[-1],
+        "ema_50": ema_50[-1],
+        "rsi_14": rsi[-1],
+        "macd": line[-1],
+        "macd_signal": signal,
+        "macd_hist": line[-1] - signal,
+        "atr_14": atr[-1],
+    }
+    return last, rsi
 
 
 def _by_position(values: np.ndarray, window: int, rows: int) -> np.ndarray:
-    """(window, rows) view: ``[j, r]`` is position ``j`` of window ``r`` (``values[r + j]``)."""
-    return np.lib.stride_tricks.sliding_window_view(values, rows)[:window]
+    """(window, series, rows) view of ``values`` (series, candles): ``[j, g, r]`` is position
+    ``j`` of window ``r`` of series ``g`` (``values[g, r + j]``)."""
+    view = np.lib.stride_tricks.sliding_window_view(values, rows, axis=-1)[:, :window]
+    return view.transpose(1, 0, 2)
 
 
 def _seeds(values: np.ndarray, first: int, period: int, rows: int) -> np.ndarray:
@@ -233,40 +279,55 @@ def _seeds(values: np.ndarray, first: int, period: int, rows: int) -> np.ndarray
 
 
 def _ewm_positions(
-    by_position: np.ndarray, period: int, alpha: float, seeds: np.ndarray, first: int = 0
+    by_position: np.ndarray, specs: list[tuple[int, float, int]], seeds: np.ndarray
 ) -> np.ndarray:
-    """``technical_indicators._seeded_ewm`` of every window at once: (window, rows), NaN
-    before the seed.
+    """``technical_indicators._seeded_ewm`` of every window of several series at once.
 
-    The seed (the mean of each window's ``first .. first + period - 1``) sits at
-    position ``first + period - 1``; then pandas' ``ewm(alpha, adjust=False).mean()``
-    recursion runs position by position, with pandas' own arithmetic.
+    ``by_position``: (window, series, rows); ``specs``: per series ``(period, alpha,
+    first)``; ``seeds``: (series, rows). Returns (window, series, rows), NaN before
+    each series' seed. The seed (the mean of each window's ``first .. first + period
+    - 1``) sits at position ``first + period - 1``; then pandas' ``ewm(alpha,
+    adjust=False).mean()`` recursion runs position by position, with pandas' own
+    arithmetic, element by element as for one series alone (a series not seeded yet
+    stays NaN: NaN in, NaN out, until its seed replaces it).
     """
-    width, rows = by_position.shape
-    seed_at = first + period - 1
-    out = np.full((width, rows), np.nan)
-    if width <= seed_at:
+    width, count, rows = by_position.shape
+    seed_at = [first + period - 1 for period, _, first in specs]
+    out = np.empty((width, count, rows))
+    begin = min(seed_at)
+    out[: begin + 1] = np.nan
+    if width <= begin:
         return out
+    coefficients = [_pandas_ewm(alpha) for _, alpha, _ in specs]
+    keep = np.array([[k] for k, _, _ in coefficients])
+    a = np.array([[a] for _, a, _ in coefficients])
+    denominator = np.array([[d] for _, _, d in coefficients])
+    divide = any(d != 1.0 for _, _, d in coefficients)  # x / 1.0 == x exactly: skipped then
+    scaled = np.empty((count, rows))
+    equal = np.empty((count, rows), dtype=bool)
+    for position in range(begin, width):
+        row = out[position]
+        if position > begin:
+            weighted = out[position - 1]
+            current = by_position[position]
+            np.multiply(keep, weighted, out=row)
+            np.multiply(a, current, out=scaled)
+            row += scaled
+            if divide:
+                row /= denominator
+            np.equal(weighted, current, out=equal)
+            np.copyto(row, weighted, where=equal)  # pandas keeps the average when equal
+        for index, at in enumerate(seed_at):
+            if at == position:
+                row[index] = seeds[index]
+    return out
+
+
+def _pandas_ewm(alpha: float) -> tuple[float, float, float]:
+    """pandas' ``ewm(alpha=alpha, adjust=False)`` weights: ``(1 - a, a, (1 - a) + a)``."""
     com = (1 - alpha) / alpha  # pandas: get_center_of_mass
     a = 1.0 / (1.0 + com)  # pandas: window.aggregations.ewm
-    keep = 1.0 - a
-    denominator = keep + a
-    weighted = out[seed_at]
-    weighted[:] = seeds
-    updated = np.empty(rows)
-    scaled = np.empty(rows)
-    for position in range(seed_at + 1, width):
-        current = by_position[position]
-        np.multiply(keep, weighted, out=updated)
-        np.multiply(a, current, out=scaled)
-        updated += scaled
-        if denominator != 1.0:  # x / 1.0 == x exactly, so the division is skipped then
-            updated /= denominator
-        row = out[position]
-        row[:] = weighted
-        np.copyto(row, updated, where=weighted != current)  # pandas skips when equal
-        weighted = row
-    return out
+    return 1.0 - a, a, (1.0 - a) + a
 
 
 __all__ = ["MIN_WINDOW", "ReplayFeatureComputer"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from strategy_agent.clock import ManualClock
 from strategy_agent.cycle_records import closed_candles, last_candles, latest_closes
 from strategy_agent.data.interfaces import ClosedCandles
@@ -57,3 +59,21 @@ def test_the_cycles_helpers_read_the_answer_without_scanning_it_and_agree() -> N
     assert latest_closes(answer) == latest_closes(plain)
     assert last_candles(answer) == last_candles(plain)
     assert list(latest_closes(answer)) == SYMBOLS  # the symbols' order, as a scan gives it
+
+
+def test_the_columns_grow_with_the_cache_and_equal_the_cached_candles() -> None:
+    """Columns are extended chunk by chunk (not rebuilt): they stay the candles' values."""
+    clock, _, fast = pair(chunk_bars=40)
+    seen = []
+    for _ in range(150):  # several chunks, the columns read between them
+        clock.advance(H)
+        fast.get_recent_candles(SYMBOLS, "1h", 24)
+        series = fast.series("BTC/USDT")
+        assert series is not None
+        columns = series.columns()
+        seen.append(len(columns["ts"]))
+        assert columns["ts"].dtype == np.int64 and columns["ts"].tolist() == series.stamps
+        for name in ("open", "high", "low", "close", "volume"):
+            assert columns[name].dtype == np.float64
+            assert columns[name].tolist() == [getattr(c, name) for c in series.candles]
+    assert len(set(seen)) > 3  # the cache grew several times

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 
 from strategy_agent.clock import ManualClock
 from strategy_agent.data.replay_market import ReplayMarketDataSource
@@ -116,3 +118,63 @@ def test_a_window_that_is_not_the_sources_last_answer_is_computed_per_cycle() ->
     edited[-1] = edited[-1].model_copy(update={"close": edited[-1].close * 1.5})
     assert computer.compute_features(edited) == TechnicalFeatureComputer().compute_features(edited)
     assert computer.served == 3  # not a slice of the cache: computed per cycle
+
+
+def flat_stretch_frame(seed: int, bars: int, flat_from: int, flat_bars: int) -> pd.DataFrame:
+    """Hourly candles of a random walk that stands still (one price, one volume) for
+    ``flat_bars`` bars from ``flat_from``: windows there have undefined RSIs (no gain, no
+    loss), volume z-scores and %B (no spread), so some vectors miss values."""
+    rng = np.random.default_rng(seed)
+    steps = rng.normal(0, 0.01, bars)
+    steps[flat_from : flat_from + flat_bars] = 0.0
+    close = 100 * np.exp(np.cumsum(steps))
+    open_ = np.concatenate(([close[0]], close[:-1]))
+    wick = np.where(steps == 0.0, 1.0, 1.004)
+    volume = rng.uniform(1, 5, bars)
+    volume[flat_from : flat_from + flat_bars] = 2.0
+    return pd.DataFrame(
+        {
+            "ts": DEFAULT_ORIGIN_MS + np.arange(bars, dtype=np.int64) * H,
+            "open": open_,
+            "high": np.maximum(open_, close) * wick,
+            "low": np.minimum(open_, close) / wick,
+            "close": close,
+            "volume": volume,
+        }
+    )
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    flat_from=st.integers(0, 200),
+    flat_bars=st.integers(0, 160),
+    lookback=st.sampled_from([MIN_WINDOW, 75, 120]),
+)
+def test_windows_with_undefined_indicators_match_the_per_cycle_computation_exactly(
+    seed: int, flat_from: int, flat_bars: int, lookback: int
+) -> None:
+    """The table's shortcuts (a row of finite values as one dict, the last RSIs as the
+    prompt's RSI series) and their general paths (some value undefined, some of the last
+    RSIs undefined) give the per-cycle vectors, bit for bit."""
+    bars = 300
+    frame = flat_stretch_frame(seed, bars, flat_from, flat_bars)
+    clock = ManualClock(DEFAULT_ORIGIN_MS + (lookback - 1) * H)
+    inner = ReplayMarketDataSource({"BTC/USDT": frame}, "1h", clock=clock)
+    fast = SeriesCandleSource(inner, clock, "1h", chunk_bars=128)
+    computer = ReplayFeatureComputer(fast, chunk_windows=100)
+    reference = TechnicalFeatureComputer()
+    missing = short_rsi = 0
+    for _ in range(bars - lookback + 1):
+        clock.advance(H)
+        expected = reference.compute_features(
+            inner.get_recent_candles(["BTC/USDT"], "1h", lookback)
+        )
+        got = computer.compute_features(fast.get_recent_candles(["BTC/USDT"], "1h", lookback))
+        assert got == expected
+        assert [repr(v.model_dump()) for v in got] == [repr(v.model_dump()) for v in expected]
+        missing += len(got[0].values) < len(FEATURE_NAMES)
+        short_rsi += len(got[0].meta["series"]["rsi_14"]) < 12  # type: ignore[index]
+    assert computer.served == bars - lookback + 1
+    event(f"windows missing values: {'some' if missing else 'none'}")
+    event(f"windows with a short RSI series: {'some' if short_rsi else 'none'}")
