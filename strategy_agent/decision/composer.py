@@ -69,8 +69,11 @@ class GuardedComposer(Composer):
             audit["proposal_ts_replaced"] = proposal.ts
             proposal = proposal.model_copy(update={"ts": context.ts})
         skipped = _dust_closes(proposal.items, context.portfolio)
-        instructions, guarded = apply_guardrails(
-            [item for index, item in enumerate(proposal.items) if index not in skipped],
+        guarded = proposal.items
+        if skipped:
+            guarded = [item for index, item in enumerate(proposal.items) if index not in skipped]
+        instructions, outcomes = apply_guardrails(
+            guarded,
             context.portfolio,
             context.market_snapshot,
             context.digest,
@@ -79,9 +82,10 @@ class GuardedComposer(Composer):
             context.compose_id,
             context.ts,
         )
-        kept = iter(guarded)  # one outcome per item, in the plan's order
-        outcomes = [skipped.get(i) or next(kept) for i in range(len(proposal.items))]
-        outcomes = [*outcomes, *decision.rejected_items]
+        if skipped:
+            kept = iter(outcomes)  # one outcome per item, in the plan's order
+            outcomes = [skipped.get(i) or next(kept) for i in range(len(proposal.items))]
+        outcomes += decision.rejected_items
         audit.update(_counts(outcomes))
         audit["instructions"] = len(instructions)
         return ComposeResult(
@@ -144,6 +148,8 @@ def _dust_closes(
     be refused every cycle, so it is not proposed (adding to it is allowed).
     """
     skipped: dict[int, GuardrailOutcome] = {}
+    if not any(position.dust for position in portfolio.positions.values()):
+        return skipped
     for index, item in enumerate(items):
         position = portfolio.positions.get(item.instrument.symbol)
         if position is None or not position.dust or item.action == "noop":

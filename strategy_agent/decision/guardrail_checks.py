@@ -85,9 +85,12 @@ def screen_duplicates(items: list[LlmDecisionItem]) -> dict[int, str]:
     contradict each other are all rejected, since the plan does not say which
     one it means.
     """
+    symbols = [item.instrument.symbol for item in items]
+    if len(set(symbols)) == len(symbols):
+        return {}  # the usual plan: one item per symbol
     by_symbol: dict[str, list[int]] = {}
-    for index, item in enumerate(items):
-        by_symbol.setdefault(item.instrument.symbol, []).append(index)
+    for index, symbol in enumerate(symbols):
+        by_symbol.setdefault(symbol, []).append(index)
     vetoes: dict[int, str] = {}
     for symbol, indexes in by_symbol.items():
         if len(indexes) < 2:
@@ -203,6 +206,7 @@ def check_max_positions(
 
 
 # --- clamps (new target, reason or None) -----------------------------------------------------
+# A clamp formats its reason only when it moves the target (most items pass untouched).
 
 
 def _clamped(target: float, new_target: float, reason: str) -> tuple[float, str | None]:
@@ -226,6 +230,8 @@ def clamp_position_qty(
     if max_qty is None:
         return target, None
     new_target = clamp_into_band(target, current, -max_qty, max_qty)
+    if new_target == target:
+        return target, None
     return _clamped(target, new_target, f"max_position_qty is {_num(max_qty)}")
 
 
@@ -236,6 +242,8 @@ def clamp_position_notional(
     cap_notional = max(0.0, max_pct * equity)
     cap_qty = cap_notional / unit_value
     new_target = clamp_into_band(target, current, -cap_qty, cap_qty)
+    if new_target == target:
+        return target, None
     reason = f"max_position_pct {max_pct:.0%} of equity {equity:,.2f} is {cap_notional:,.2f}"
     return _clamped(target, new_target, reason)
 
@@ -265,6 +273,8 @@ def clamp_gross(
     )
     # Moving toward zero always lowers gross exposure, so [0, current] stays allowed.
     new_target = clamp_into_band(target, current, min(low, 0.0), max(high, 0.0))
+    if new_target == target:
+        return target, None
     reason = (
         f"max_gross_exposure {max_gross:g}x equity {equity:,.2f} (other positions {other:,.2f})"
     )
@@ -280,6 +290,8 @@ def clamp_net(
     low = (-bound - other) / unit_value
     high = (bound - other) / unit_value
     new_target = clamp_into_band(target, current, low, high)
+    if new_target == target:
+        return target, None
     reason = (
         f"max_net_exposure {max_net:g}x equity {equity:,.2f} (net of other positions {other:,.2f})"
     )
@@ -292,6 +304,8 @@ def clamp_cash(
     """Clamp a spot buy to what ``cash`` pays, ``unit_cost`` including fee and slippage."""
     affordable = max(0.0, cash) / unit_cost
     new_target = clamp_into_band(target, current, -math.inf, current + affordable)
+    if new_target == target:
+        return target, None
     reason = f"cash {cash:,.2f} (with this plan's sales, after fees and slippage)"
     return _clamped(target, new_target, reason)
 

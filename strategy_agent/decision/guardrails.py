@@ -36,8 +36,7 @@ Semantics, in one place:
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 from strategy_agent.data.interfaces import MarketRulesProvider
@@ -61,6 +60,7 @@ from strategy_agent.decision.guardrail_checks import (
     screen_duplicates,
 )
 from strategy_agent.decision.guardrail_limits import GuardrailLimits
+from strategy_agent.decision.guardrail_orders import PlannedOrder, instructions_for, merge_flip_legs
 from strategy_agent.decision.plan_book import PlanBook, TradingCosts, book_from
 from strategy_agent.errors import ConfigurationError
 from strategy_agent.models import (
@@ -78,6 +78,8 @@ __all__ = ["GuardrailLimits", "apply_guardrails"]
 
 # Relative slack when comparing the plan's net exposure with its bound.
 _NET_SLACK = 1e-9
+
+Leg = Literal["whole", "close", "open"]
 
 
 # --- per-item work ------------------------------------------------------------------------
@@ -97,20 +99,48 @@ class _Work:
     increasing: bool
     # A flip is two legs: "close" (to 0) is sized with the reductions, "open"
     # (from 0) with the increases; "whole" is any other item.
-    leg: Literal["whole", "close", "open"] = "whole"
+    leg: Leg = "whole"
 
     @property
     def symbol(self) -> str:
         return self.item.instrument.symbol
 
+    # The two copies below are dataclasses.replace written out (replace scans the
+    # fields on every call); tests compare them with replace for every field.
+    def with_target(
+        self, target: float, reasons: list[str], increasing: bool, leg: Leg | None = None
+    ) -> _Work:
+        """``replace(self, target=..., reasons=..., increasing=...[, leg=...])``."""
+        return _Work(
+            self.index,
+            self.item,
+            self.current,
+            target,
+            self.unit_value,
+            self.rules,
+            reasons,
+            increasing,
+            self.leg if leg is None else leg,
+        )
 
-@dataclass(frozen=True)
-class _Order:
-    index: int
-    item: LlmDecisionItem
-    side: Side
-    quantity: float
-    final_target: float
+    def with_current(self, current: float) -> _Work:
+        """``replace(self, current=...)``."""
+        return _Work(
+            self.index,
+            self.item,
+            current,
+            self.target,
+            self.unit_value,
+            self.rules,
+            self.reasons,
+            self.increasing,
+            self.leg,
+        )
+
+
+# GuardrailOutcome(**fields), validated alike, without BaseModel.__init__'s wrapper: a
+# third less for the outcome every item gets.
+_validated_outcome = GuardrailOutcome.__pydantic_validator__.validate_python
 
 
 def _outcome(
@@ -120,14 +150,16 @@ def _outcome(
     final_target: float | None = None,
     order_qty: float | None = None,
 ) -> GuardrailOutcome:
-    return GuardrailOutcome(
-        symbol=item.instrument.symbol,
-        action=item.action,
-        status=status,
-        requested_qty=item.target_qty,
-        final_target_qty=final_target,
-        order_qty=order_qty,
-        reasons=reasons,
+    return _validated_outcome(
+        {
+            "symbol": item.instrument.symbol,
+            "action": item.action,
+            "status": status,
+            "requested_qty": item.target_qty,
+            "final_target_qty": final_target,
+            "order_qty": order_qty,
+            "reasons": reasons,
+        }
     )
 
 
@@ -179,17 +211,17 @@ def _limit_target(
     if veto and not flip:
         return _outcome(work.item, "rejected", [*reasons, veto])
     if veto:
-        return [replace(work, target=0.0, reasons=[*reasons, veto], increasing=False)]
+        return [work.with_target(0.0, [*reasons, veto], increasing=False)]
     if flip:
-        close = replace(work, target=0.0, reasons=[], increasing=False, leg="close")
-        opening = replace(work, target=target, reasons=reasons, increasing=True, leg="open")
+        close = work.with_target(0.0, [], increasing=False, leg="close")
+        opening = work.with_target(target, reasons, increasing=True, leg="open")
         return [close, opening]
-    return [replace(work, target=target, reasons=reasons, increasing=increasing)]
+    return [work.with_target(target, reasons, increasing)]
 
 
 def _resolve(
     work: _Work, book: PlanBook, limits: GuardrailLimits, costs: TradingCosts, check_net: bool
-) -> tuple[GuardrailOutcome, _Order | None]:
+) -> tuple[GuardrailOutcome, PlannedOrder | None]:
     """Portfolio-wide limits against the plan's book so far, then lot rounding."""
     current, target, reasons = work.current, work.target, list(work.reasons)
     veto = check_max_positions(
@@ -232,7 +264,9 @@ def _resolve(
     side: Side = "buy" if target > current else "sell"
     status: OutcomeStatus = "clamped" if reasons else "accepted"
     outcome = _outcome(work.item, status, reasons, rounded.final_target, rounded.quantity)
-    return outcome, _Order(work.index, work.item, side, rounded.quantity, rounded.final_target)
+    return outcome, PlannedOrder(
+        work.index, work.item, side, rounded.quantity, rounded.final_target
+    )
 
 
 def _within_cash(work: _Work, rounded: RoundedOrder, unit_cost: float, cash: float) -> RoundedOrder:
@@ -251,13 +285,18 @@ def _process(
     limits: GuardrailLimits,
     costs: TradingCosts,
     check_net: bool,
-) -> tuple[PlanBook, list[tuple[GuardrailOutcome, _Order | None, int]]]:
-    """Resolve items in order, each seeing the book the earlier ones left."""
+) -> tuple[PlanBook, list[tuple[GuardrailOutcome, PlannedOrder | None, int]]]:
+    """Resolve items in order, each seeing the book the earlier ones left.
+
+    Returns the book they leave (a copy; ``book`` itself when there is no item).
+    """
+    if not works:
+        return book, []
     book = book.copy()
-    results: list[tuple[GuardrailOutcome, _Order | None, int]] = []
+    results: list[tuple[GuardrailOutcome, PlannedOrder | None, int]] = []
     for work in works:
         if work.leg == "open":  # it starts where the closing leg left the position
-            work = replace(work, current=book.qty(work.symbol))
+            work = work.with_current(book.qty(work.symbol))
         if is_open(work.current) and work.leg == "open":
             reason = "the position is not fully closed, so no new position is opened this cycle"
             outcome, order = _outcome(work.item, "rejected", [reason]), None
@@ -277,39 +316,15 @@ def _process(
 
 def _process_reducing(
     works: list[_Work], book: PlanBook, limits: GuardrailLimits, costs: TradingCosts
-) -> tuple[PlanBook, list[tuple[GuardrailOutcome, _Order | None, int]]]:
+) -> tuple[PlanBook, list[tuple[GuardrailOutcome, PlannedOrder | None, int]]]:
     """Reductions as one batch; one by one under the net cap only if the batch breaks it."""
+    if not works:
+        return book, []
     batch_book, results = _process(works, book, limits, costs, check_net=False)
     bound = max(limits.max_net_exposure * book.equity, abs(book.net()))
     if abs(batch_book.net()) <= bound * (1 + _NET_SLACK):
         return batch_book, results
     return _process(works, book, limits, costs, check_net=True)
-
-
-def _instructions(orders: list[_Order], compose_id: str) -> list[TradeInstruction]:
-    per_symbol = Counter(order.item.instrument.symbol for order in orders)
-    seen: Counter[str] = Counter()
-    instructions = []
-    for order in orders:
-        symbol = order.item.instrument.symbol
-        seen[symbol] += 1
-        suffix = f":{seen[symbol]}" if per_symbol[symbol] > 1 else ""
-        instructions.append(
-            TradeInstruction(
-                instruction_id=f"{compose_id}:{symbol}{suffix}",
-                compose_id=compose_id,
-                instrument=order.item.instrument,
-                side=order.side,
-                quantity=order.quantity,
-                meta={
-                    "rationale": order.item.rationale,
-                    "confidence": order.item.confidence,
-                    "action": order.item.action,
-                    "target_qty": order.final_target,
-                },
-            )
-        )
-    return instructions
 
 
 def apply_guardrails(
@@ -329,53 +344,34 @@ def apply_guardrails(
     equity is ``portfolio.total_value``.
     """
     book = book_from(portfolio, prices, rules, limits.symbols)
-    costs = TradingCosts(fee=limits.fee_bps / 1e4, slippage=limits.slippage_bps / 1e4)
     outcomes: dict[int, GuardrailOutcome] = {}
-    works: list[_Work] = []
+    reducing: list[_Work] = []
+    increasing: list[_Work] = []
     duplicates = screen_duplicates(items)
     for index, item in enumerate(items):
         veto = check_known_symbol(item.instrument.symbol, limits.symbols) or duplicates.get(index)
-        prepared = (
-            _outcome(item, "rejected", [veto])
-            if veto
-            else _prepare(index, item, book, prices, rules)
-        )
-        limited = (
-            _limit_target(prepared, book.equity, digest, limits, now_ms)
-            if isinstance(prepared, _Work)
-            else prepared
-        )
-        if isinstance(limited, list):
-            works.extend(limited)
-        else:
+        if veto:
+            outcomes[index] = _outcome(item, "rejected", [veto])
+            continue
+        prepared = _prepare(index, item, book, prices, rules)
+        if isinstance(prepared, GuardrailOutcome):
+            outcomes[index] = prepared
+            continue
+        limited = _limit_target(prepared, book.equity, digest, limits, now_ms)
+        if isinstance(limited, GuardrailOutcome):
             outcomes[index] = limited
-    reducing = [w for w in works if not w.increasing]
-    increasing = [w for w in works if w.increasing]
+            continue
+        for work in limited:
+            (increasing if work.increasing else reducing).append(work)
+    if not reducing and not increasing:  # nothing to size: every item has its outcome
+        return [], [outcomes[i] for i in range(len(items))]
+    costs = TradingCosts(fee=limits.fee_bps / 1e4, slippage=limits.slippage_bps / 1e4)
     book, reduced = _process_reducing(reducing, book, limits, costs)
     _, increased = _process(increasing, book, limits, costs, check_net=True)
-    orders: list[_Order] = []
+    orders: list[PlannedOrder] = []
     for outcome, order, index in reduced + increased:
         earlier = outcomes.get(index)  # the closing leg of a flip
-        outcomes[index] = _merge_legs(earlier, outcome) if earlier else outcome
+        outcomes[index] = merge_flip_legs(earlier, outcome) if earlier else outcome
         if order is not None:
             orders.append(order)
-    return _instructions(orders, compose_id), [outcomes[i] for i in range(len(items))]
-
-
-def _merge_legs(close: GuardrailOutcome, opening: GuardrailOutcome) -> GuardrailOutcome:
-    """One outcome for a flip's two legs: the total order and the target it reaches."""
-    opening_reasons = opening.reasons
-    if opening.status == "rejected" and close.order_qty is not None:
-        opening_reasons = [f"only the close was sent: {reason}" for reason in opening_reasons]
-    reasons = [*close.reasons, *opening_reasons]
-    legs = [leg for leg in (close, opening) if leg.order_qty is not None]
-    if not legs:
-        return close.model_copy(update={"status": "rejected", "reasons": reasons})
-    return close.model_copy(
-        update={
-            "status": "clamped" if reasons else "accepted",
-            "reasons": reasons,
-            "final_target_qty": legs[-1].final_target_qty,
-            "order_qty": sum(leg.order_qty or 0.0 for leg in legs),
-        }
-    )
+    return instructions_for(orders, compose_id), [outcomes[i] for i in range(len(items))]

@@ -48,7 +48,7 @@ from strategy_agent.errors import (
     InvalidPlanError,
     StrategyAgentError,
 )
-from strategy_agent.models import ComposeContext, ModelConfig, UserRequest
+from strategy_agent.models import ComposeContext, LlmPlanProposal, ModelConfig, UserRequest
 from strategy_agent.secrets import redact, resolve_api_key
 from strategy_agent.trading_history.response_cache import (
     CachedReply,
@@ -139,15 +139,15 @@ class LlmPolicy(Policy):
             error.audit = audit  # type: ignore[attr-defined]
             raise
         audit["latency_ms"] = _elapsed_ms(started)
-        proposal = parsed.proposal.model_copy(
-            update={
-                "ts": context.ts,  # a remembered parse may come from another cycle
-                "items": list(parsed.proposal.items),
-                "model_meta": {"model": self.model, "prompt_hash": audit["prompt_hash"]},
-            }
+        plan = parsed.proposal  # a remembered parse may come from another cycle
+        proposal = LlmPlanProposal(  # validation copies the lists: plans share no list
+            ts=context.ts,
+            items=plan.items,
+            notes=plan.notes,
+            model_meta={"model": self.model, "prompt_hash": audit["prompt_hash"]},
         )
         audit["plan"] = proposal.model_dump(mode="json")
-        return PolicyDecision(proposal=proposal, audit=audit, rejected_items=list(parsed.rejected))
+        return PolicyDecision(proposal=proposal, audit=audit, rejected_items=parsed.rejected)
 
     def messages_for(self, context: ComposeContext) -> list[dict[str, str]]:
         """The exact prompt of a cycle (system + user message)."""
@@ -376,9 +376,10 @@ def _positions(context: ComposeContext) -> dict[str, float]:
 
 
 def _known_symbols(context: ComposeContext) -> list[str]:
-    symbols = list((context.constraints or {}).get("symbols") or [])
+    listed = (context.constraints or {}).get("symbols") or []
+    symbols = [s for s in listed if isinstance(s, str)]
     symbols += [f.instrument.symbol for f in context.features]
-    return list(dict.fromkeys(s for s in symbols if isinstance(s, str)))
+    return list(dict.fromkeys(symbols))
 
 
 def _elapsed_ms(started: float) -> int:

@@ -7,7 +7,7 @@ size in quote currency; equity and cash are in quote currency.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from strategy_agent.data.interfaces import MarketRulesProvider
 from strategy_agent.data.market_rules import contract_size_of
@@ -44,7 +44,18 @@ class PlanBook:
         return sum(self.remarks.values())
 
     def copy(self) -> PlanBook:
-        return replace(self, positions=dict(self.positions), remarks=dict(self.remarks))
+        """A copy whose positions and remarks can change alone (unit values are shared).
+
+        Written out: ``dataclasses.replace`` scans the fields on every call.
+        """
+        return PlanBook(
+            dict(self.positions),
+            self.unit_values,
+            self.equity,
+            self.cost_equity,
+            self.cash,
+            dict(self.remarks),
+        )
 
 
 @dataclass(frozen=True)

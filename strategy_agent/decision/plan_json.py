@@ -23,7 +23,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from strategy_agent.decision.plan_vocabulary import (
     ACTION_KEYS,
@@ -62,7 +62,9 @@ def split_reasoning(reply: str) -> ReplyParts:
 
     Raises ``InvalidPlanError`` when the reply opens reasoning and never closes it.
     """
-    ends = list(REASONING_END.finditer(reply))
+    # every end marker holds "</", "[/" or "<|": most replies have none of them
+    quick = "</" not in reply and "[/" not in reply and "<|" not in reply
+    ends = [] if quick else list(REASONING_END.finditer(reply))
     if ends:
         last = ends[-1]
         reasoning = reply[: last.start()]
@@ -101,8 +103,7 @@ def find_plan(reply: str | None) -> tuple[Any, str | None]:
     return _plan_in(parts.answer), parts.reasoning
 
 
-@dataclass(frozen=True)
-class _Found:
+class _Found(NamedTuple):
     value: Any
     start: int
     end: int

@@ -14,7 +14,8 @@ and the rest of the plan stands. Only a reply with no usable plan at all
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import functools
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,7 @@ from strategy_agent.decision.plan_vocabulary import (
     LIST_KEYS,
     NO_QUANTITY_KINDS,
     NOTES_KEYS,
+    POSITION_KINDS,
     RATIONALE_KEYS,
     SYMBOL_KEYS,
     TARGET_KEYS,
@@ -63,6 +65,7 @@ __all__ = [
     "MAX_ITEMS",
     "MAX_REPLY_CHARS",
     "ParsedPlan",
+    "RecentItems",
     "RecentParses",
     "extract_json",
     "parse_item",
@@ -112,30 +115,99 @@ class RecentParses:
 
     ``parse_plan`` is a pure function of the reply, the known symbols (in order) and
     the positions held; ``ts`` only stamps the proposal, and the caller stamps its own
-    again. A remembered plan is reused only for the same three inputs (positions
-    compared by value: 0.0 and -0.0 read alike); a reply that is no plan raises each
-    time. The least recently used entry goes first; 32 hold the repeats, more only
-    cost the garbage collector.
+    again. A plan whose parse never read the positions (no item said a word of
+    ``POSITION_KINDS`` such as reduce or close_long; which words it says depends on
+    the reply and symbols alone) is reused whatever is held; any other only for the
+    same positions (compared by value: 0.0 and -0.0 read alike). A reply that is no plan raises each time. The least
+    recently used entry goes first; 32 hold the repeats, more only cost the garbage
+    collector.
     """
 
     def __init__(self, size: int = 32) -> None:
         self.size = size
-        self._plans: dict[tuple[str, tuple[str, ...], tuple[tuple[str, float], ...]], ParsedPlan]
-        self._plans = {}
+        self._plans: dict[tuple[Any, ...], ParsedPlan] = {}
 
     def parse(
         self, reply: str, ts: int, known_symbols: list[str], positions: Mapping[str, float]
     ) -> ParsedPlan:
         """``parse_plan(reply, ts, known_symbols, positions)``, or the same plan remembered."""
-        key = (reply, tuple(known_symbols), tuple(sorted(positions.items())))
         plans = self._plans
+        key: tuple[Any, ...] = (reply, tuple(known_symbols))  # a plan that reads no position
+        if key not in plans:
+            key = (*key, tuple(sorted(positions.items())))
         parsed = plans.pop(key, None)
         if parsed is None:
-            parsed = parse_plan(reply, ts, known_symbols, positions)
+            watched = _WatchedPositions(positions)
+            parsed = parse_plan(reply, ts, known_symbols, watched)
+            if not watched.read:
+                key = key[:2]
             if len(plans) >= self.size:
                 del plans[next(iter(plans))]  # the least recently used
         plans[key] = parsed  # (again) the most recent
         return parsed
+
+
+class _WatchedPositions(Mapping[str, float]):
+    """Positions that note whether anything read them."""
+
+    def __init__(self, positions: Mapping[str, float]) -> None:
+        self._positions = positions
+        self.read = False
+
+    def __getitem__(self, symbol: str) -> float:
+        self.read = True
+        return self._positions[symbol]
+
+    def __iter__(self) -> Iterator[str]:
+        self.read = True
+        return iter(self._positions)
+
+    def __len__(self) -> int:
+        self.read = True
+        return len(self._positions)
+
+
+class RecentItems:
+    """``parse_item``, remembered for the items met before (replies of one model repeat
+    items such as ``{"instrument": "BTC/USDT", "action": "noop", ...}`` even when the
+    rest of the reply differs).
+
+    An item is remembered only when it parsed into a decision without reading the
+    positions (which it reads depends on the item and the symbols alone), and found
+    again only with the same ``SymbolIndex`` and the same keys and values in the same
+    order, told apart by ``repr`` (so ``1``, ``1.0``, ``True`` and ``0.0``, ``-0.0``
+    differ). The decisions are frozen: plans share them. Up to ``size`` items; then
+    it starts again. ``plan_from_json`` uses one for the process (a dict, as the
+    vocabulary's memos: safe across threads).
+    """
+
+    def __init__(self, size: int = 1_024) -> None:
+        self.size = size
+        self._items: dict[tuple[Any, ...], LlmDecisionItem] = {}
+
+    def parse(
+        self, raw: Any, index: SymbolIndex, positions: Mapping[str, float]
+    ) -> LlmDecisionItem | GuardrailOutcome:
+        """``parse_item(raw, index, positions)``, or the same decision remembered."""
+        if type(raw) is not dict:
+            return parse_item(raw, index, positions)
+        try:
+            key = (index, tuple(raw), tuple(map(repr, raw.values())))
+        except (ValueError, RecursionError):  # an integer too long or a list too deep
+            return parse_item(raw, index, positions)
+        item = self._items.get(key)
+        if item is not None:
+            return item
+        watched = _WatchedPositions(positions)
+        parsed = parse_item(raw, index, watched)
+        if isinstance(parsed, LlmDecisionItem) and not watched.read:
+            if len(self._items) >= self.size:
+                self._items.clear()
+            self._items[key] = parsed
+        return parsed
+
+
+_RECENT_ITEMS = RecentItems()
 
 
 def plan_from_json(
@@ -147,14 +219,14 @@ def plan_from_json(
     """Validate each item of a plan-shaped JSON value separately."""
     raw_items, notes = _items_and_notes(value)
     index = symbol_index(tuple(known_symbols))
-    held = dict(positions or {})
+    held = positions if positions is not None else {}
     items: list[LlmDecisionItem] = []
     rejected: list[GuardrailOutcome] = []
     for position, raw in enumerate(raw_items):
         if position >= MAX_ITEMS:
             rejected.append(_rejection(raw, index, [f"more than {MAX_ITEMS} items; ignored"]))
             continue
-        parsed = parse_item(raw, index, held)
+        parsed = _RECENT_ITEMS.parse(raw, index, held)
         if isinstance(parsed, LlmDecisionItem):
             items.append(parsed)
         else:
@@ -209,12 +281,15 @@ def parse_item(
     confidence = _confidence(keys, reasons)
     if reasons or symbol is None or kind is None:
         return _rejection(raw, index, reasons or ["incomplete item"])
-    resolved = resolve_action(kind, number, (positions or {}).get(symbol, 0.0), symbol)
+    current = 0.0  # read only when it matters: RecentParses counts on it
+    if kind in POSITION_KINDS and positions is not None:
+        current = positions.get(symbol, 0.0)
+    resolved = resolve_action(kind, number, current, symbol)
     if not isinstance(resolved, Resolved):
         return _rejection(raw, index, [resolved], prefix="unclear item: ")
     try:
         return LlmDecisionItem(
-            instrument=InstrumentRef(symbol=symbol),
+            instrument=_instrument(symbol),
             action=resolved.action,  # type: ignore[arg-type]
             target_qty=resolved.target_qty,
             confidence=confidence,
@@ -223,6 +298,12 @@ def parse_item(
     except ValidationError as error:
         first = error.errors()[0]
         return _rejection(raw, index, [f"invalid item: {first['msg']}"])
+
+
+@functools.lru_cache(maxsize=256)
+def _instrument(symbol: str) -> InstrumentRef:
+    """The ``InstrumentRef`` of a symbol, validated once (it is frozen: items share it)."""
+    return InstrumentRef(symbol=symbol)
 
 
 def _raw_symbol(keys: Mapping[str, Any]) -> Any:

@@ -172,6 +172,11 @@ def _direction(keys: Mapping[str, Any], skip: str | None) -> str | None:
     return None
 
 
+# The kinds whose meaning depends on the position held; resolve_action reads
+# ``current`` for these only.
+POSITION_KINDS = frozenset({"long", "short", "close_long", "close_short", "increase", "reduce"})
+
+
 @dataclass(frozen=True)
 class Resolved:
     """A decided item: one of the four actions and its signed target position."""
@@ -181,7 +186,10 @@ class Resolved:
 
 
 def resolve_action(kind: str, number: float | None, current: float, symbol: str) -> Resolved | str:
-    """Apply the quantity rule (module doc) to an action kind; a string says why not."""
+    """Apply the quantity rule (module doc) to an action kind; a string says why not.
+
+    ``current`` (the signed position held) matters only for ``POSITION_KINDS``.
+    """
     if kind == "noop":
         return Resolved("noop", 0.0)
     if kind in ("flat", "close_long", "close_short"):

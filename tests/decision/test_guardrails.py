@@ -26,12 +26,8 @@ from strategy_agent.decision.guardrail_checks import (
     is_increasing,
     round_order,
 )
-from strategy_agent.decision.guardrails import (
-    GuardrailLimits,
-    _instructions,
-    _Order,
-    apply_guardrails,
-)
+from strategy_agent.decision.guardrail_orders import PlannedOrder, instructions_for
+from strategy_agent.decision.guardrails import GuardrailLimits, apply_guardrails
 from strategy_agent.errors import ConfigurationError
 from strategy_agent.models import (
     ExchangeConfig,
@@ -899,7 +895,10 @@ def test_quote_of() -> None:
 
 def test_several_orders_for_one_symbol_get_ordinals() -> None:
     plan_item = item(BTC, "buy", 2)
-    orders = [_Order(0, plan_item, "buy", 1.0, 1.0), _Order(1, plan_item, "buy", 1.0, 2.0)]
-    orders.append(_Order(2, item(ETH, "buy", 1), "buy", 1.0, 1.0))
-    ids = [i.instruction_id for i in _instructions(orders, "c9")]
+    orders = [
+        PlannedOrder(0, plan_item, "buy", 1.0, 1.0),
+        PlannedOrder(1, plan_item, "buy", 1.0, 2.0),
+        PlannedOrder(2, item(ETH, "buy", 1), "buy", 1.0, 1.0),
+    ]
+    ids = [i.instruction_id for i in instructions_for(orders, "c9")]
     assert ids == ["c9:BTC/USDT:1", "c9:BTC/USDT:2", "c9:ETH/USDT"]

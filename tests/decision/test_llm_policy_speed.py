@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from strategy_agent.decision import llm_policy, plan_parser
@@ -122,6 +124,14 @@ def test_a_reply_whose_meaning_depends_on_the_position_is_parsed_for_each_positi
     assert held_again.proposal.items == held.proposal.items
     expected = parse_plan(REDUCE, TS, SYMBOLS, {"BTC/USDT": 0.005})
     assert too_small.rejected_items == expected.rejected
+
+
+@given(st.lists(st.sampled_from([*SYMBOLS, "SOL/USDT", 5, None, ""]), max_size=6))
+def test_known_symbols_are_the_listed_strings_then_the_traded_ones(listed: list[Any]) -> None:
+    cycle = context(TS).model_copy(update={"constraints": {**CONSTRAINTS, "symbols": listed}})
+    traded = [f.instrument.symbol for f in cycle.features]
+    plain = list(dict.fromkeys(s for s in [*listed, *traded] if isinstance(s, str)))
+    assert llm_policy._known_symbols(cycle) == plain
 
 
 def test_with_a_known_context_window_the_prompt_is_rendered_once_a_cycle(
