@@ -9,63 +9,60 @@ the response cache can answer it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from math import isfinite as _isfinite
-from typing import Any
+from collections.abc import Mapping
+from operator import attrgetter
 
 from strategy_agent.data.market_rules import notional
+
+# the market table and series live in prompt_market (FEATURE_ORDER re-exported)
+from strategy_agent.decision.prompt_market import FEATURE_ORDER as FEATURE_ORDER
+from strategy_agent.decision.prompt_market import (
+    equity_of,
+    notional_of,
+    render_market,
+    render_series,
+)
 from strategy_agent.decision.prompt_numbers import (
+    MEMO_SIZE,
     MISSING,
-    finite_list,
-    fixed_writer,
+    all_finite,
     format_ts,
-    money,
     num,
     num_writer,
-    ratio,
-    remember,
     signed_money,
-    signed_pct,
     signed_percent,
-    table,
+    trim_fixed,
 )
+from strategy_agent.decision.prompt_quotes import render_quotes
 from strategy_agent.decision.system_prompt import PromptLimits, format_duration
-from strategy_agent.features.technical_indicators import FEATURE_NAMES
 from strategy_agent.models import (
     ComposeContext,
     ComposeFeedback,
-    FeatureVector,
     GuardrailOutcome,
     PortfolioView,
     PositionSnapshot,
     TradeDigest,
+    TradeDigestEntry,
 )
 
-# Known features in reading order; returns and volatility are fractions, shown in %.
-# Unknown features follow in name order. Column names are the feature names.
-FEATURE_ORDER: tuple[str, ...] = FEATURE_NAMES
-_PERCENT_FEATURES = frozenset({"ret_1", "ret_4", "ret_24", "realized_vol_24"})
-_TWO_DECIMALS = frozenset({"bb_pct_b", "volume_z_20"})
 _PRICE_DIGITS = 5
-_OSCILLATOR_DIGITS = 3
-_SERIES_DIGITS = 4  # the series shows the shape; the table has the exact latest values
+_QUANTITY_DIGITS = 8
+_SCORE_DIGITS = 3
 # The previous plan's feedback: at most this many item lines, each reason cut to this length.
 MAX_FEEDBACK_ITEMS = 6
 MAX_FEEDBACK_CHARS = 80
 _ITEM_PREFIX = re.compile(r"^[a-z]+ item: ")  # the parser's "unparseable item: ", "unclear item: "
-# The series closes as written: a close stays in the window for many cycles (0.0 is
-# never stored: -0.0 is the same key but is written "-0").
-_CLOSE_MEMO: dict[float, str] = {}
-# _market_columns's answers, by the features' names (a tuple of each vector's keys)
-_COLUMNS_MEMO: dict[tuple[tuple[str, ...], ...], tuple[str, Any]] = {}
+# Each digest entry's cells that do not depend on the time (sym to score), by symbol,
+# with the entry they were written from: an entry is immutable and the digest keeps
+# the same entry object until the instrument's trades change.
+_DIGEST_ROWS: dict[str, tuple[TradeDigestEntry, str]] = {}
+_symbol_of = attrgetter("instrument.symbol")
 
 
 def render_context(context: ComposeContext) -> str:
     """The user message for one decision."""
-    from strategy_agent.decision.prompt_quotes import render_quotes
-
     limits = PromptLimits.from_constraints(context.constraints)
-    features = sorted(context.features, key=lambda f: f.instrument.symbol)
+    features = sorted(context.features, key=_symbol_of)
     sections = [
         f"time: {format_ts(context.ts)} (interval {context.interval})",
         render_account(context.portfolio, limits),
@@ -77,7 +74,7 @@ def render_context(context: ComposeContext) -> str:
         render_feedback(context.feedback),
         "strategy:\n" + (context.prompt_text.strip() or "(no instructions: keep risk low)"),
     ]
-    return "\n\n".join(section for section in sections if section)
+    return "\n\n".join([section for section in sections if section])
 
 
 # --- sections -------------------------------------------------------------------------
@@ -86,102 +83,35 @@ def render_context(context: ComposeContext) -> str:
 def render_account(view: PortfolioView, limits: PromptLimits | None = None) -> str:
     """Money in the quote currency, as the ledger counts it (``contracts x contract size x price``)."""
     sizes = limits.contract_sizes if limits is not None else {}
-    equity = _equity(view, sizes)
-    parts = [f"equity {money(equity)}", f"cash {money(view.cash)}"]
+    equity = equity_of(view, sizes)
+    # the line is one format: "%.2f~" is money, "%+.2f^" signed money (see trim_fixed)
+    parts, numbers = ["account: equity %.2f~", "cash %.2f~"], [equity, view.cash]
     if view.initial_capital:
-        parts.append(f"return {signed_pct(equity / view.initial_capital - 1)}")
-    parts.append(f"realized {signed_money(view.realized_pnl)}")
+        parts.append("return %+.2f^%%")
+        numbers.append((equity / view.initial_capital - 1) * 100)
+    parts.append("realized %+.2f^")
+    numbers.append(view.realized_pnl)
     if view.total_unrealized_pnl is not None:
-        parts.append(f"unrealized {signed_money(view.total_unrealized_pnl)}")
-    parts.append(f"fees {money(view.fees_paid)}")
+        parts.append("unrealized %+.2f^")
+        numbers.append(view.total_unrealized_pnl)
+    parts.append("fees %.2f~")
+    numbers.append(view.fees_paid)
     if view.funding_paid:  # perpetual swaps: net funding so far
-        paid = "paid" if view.funding_paid > 0 else "earned"
-        parts.append(f"funding {paid} {money(abs(view.funding_paid))}")
+        parts.append("funding paid %.2f~" if view.funding_paid > 0 else "funding earned %.2f~")
+        numbers.append(abs(view.funding_paid))
     gross = view.gross_exposure
     if gross is None:
-        gross = sum(abs(_notional(p, sizes)) for p in view.positions.values())
+        gross = sum(abs(notional_of(p, sizes)) for p in view.positions.values())
     net = view.net_exposure
     if net is None:
-        net = sum(_notional(p, sizes) for p in view.positions.values())
-    parts.append(f"gross {money(gross)} ({ratio(gross, equity)})")
-    parts.append(f"net {signed_money(net)} ({ratio(net, equity)})")
-    return "account: " + ", ".join(parts)
-
-
-def render_market(
-    features: Sequence[FeatureVector],
-    prices: Mapping[str, float],
-    view: PortfolioView,
-    limits: PromptLimits,
-    now_ms: int | None = None,
-) -> str:
-    """One row per instrument: its features and ``max_qty`` (contracts).
-
-    The candle's open time is written as ``HH:MM`` when it is on ``now_ms``'s day.
-    """
-    if not features:
-        return "market: no features this cycle (data missing): prefer noop"
-    header, formats = _market_columns(features)
-    lines = [header]
-    equity = _equity(view, limits.contract_sizes)
-    for vector in features:
-        symbol = vector.instrument.symbol
-        values = vector.values
-        cells = [
-            MISSING if (value := values.get(name)) is None or not _isfinite(value) else fmt(value)
-            for name, fmt in formats
-        ]
-        price = prices.get(symbol) or values.get("close")
-        max_qty = _max_qty_cell(symbol, price, equity, limits)
-        lines.append("|".join([symbol, *cells, max_qty]))
-    candle_times = {ts for ts in (_candle_ts(vector) for vector in features) if ts is not None}
-    as_of = ""
-    if len(candle_times) == 1:
-        opened = format_ts(min(candle_times))
-        if now_ms is not None and opened[:10] == format_ts(now_ms)[:10]:
-            opened = opened[11:16]
-        as_of = f" (candle open {opened})"
-    return f"market{as_of}:\n" + "\n".join(lines)
-
-
-def _market_columns(
-    features: Sequence[FeatureVector],
-) -> tuple[str, tuple[tuple[str, Callable[[float], str]], ...]]:
-    """The market table's header line and each feature column's writer (remembered by
-    the features' names: they are the same every cycle)."""
-    key = tuple(tuple(vector.values) for vector in features)
-    columns = _COLUMNS_MEMO.get(key)
-    if columns is None:
-        names = _feature_names(features)
-        header = "|".join(["sym", *names, "max_qty"])
-        columns = header, tuple((name, _cell_format(name)) for name in names)
-        if len(_COLUMNS_MEMO) >= 64:
-            _COLUMNS_MEMO.clear()
-        _COLUMNS_MEMO[key] = columns
-    return columns
-
-
-def render_series(features: Sequence[FeatureVector]) -> str:
-    lines = []
-    for vector in features:
-        series = (vector.meta or {}).get("series")
-        if not isinstance(series, Mapping):
-            continue
-        parts = []
-        closes = finite_list(series.get("close"))
-        if closes:  # each close stays in the window for many cycles: remembered
-            memo = _CLOSE_MEMO
-            texts = [memo.get(v) or _close_num(v) for v in closes]
-            parts.append("close " + " ".join(texts))
-        rsi = finite_list(series.get("rsi_14"))
-        if rsi:  # recomputed in each window: new values every cycle
-            # 10 <= v < 100 has 2 digits before the point: num(v, 2) is format(v, ".0f"),
-            # the same digits as round(v) (both round the exact value half to even)
-            texts = [str(round(v)) if 10.0 <= v < 100.0 else _rsi_point(v) for v in rsi]
-            parts.append("rsi " + " ".join(texts))
-        if parts:
-            lines.append(f"{vector.instrument.symbol}: " + " | ".join(parts))
-    return "series (oldest first):\n" + "\n".join(lines) if lines else ""
+        net = sum(notional_of(p, sizes) for p in view.positions.values())
+    if equity > 0:  # exposure as a multiple of equity
+        parts += ["gross %.2f~ (%.2f~x)", "net %+.2f^ (%.2f~x)"]
+        numbers += [gross, gross / equity, net, net / equity]
+    else:
+        parts += ["gross %.2f~ (n/a)", "net %+.2f^ (n/a)"]
+        numbers += [gross, net]
+    return trim_fixed(", ".join(parts) % tuple(numbers))
 
 
 def render_positions(view: PortfolioView, now_ms: int, limits: PromptLimits | None = None) -> str:
@@ -190,63 +120,80 @@ def render_positions(view: PortfolioView, now_ms: int, limits: PromptLimits | No
     open_positions = [p for p in view.positions.values() if p.quantity != 0]
     if not open_positions:
         return "positions: none (all flat)"
-    header = ["sym", "qty", "entry", "mark", "upnl", "upnl%", "held"]
-    rows = []
-    for position in sorted(open_positions, key=lambda p: p.instrument.symbol):
-        entry, mark = position.avg_price, position.mark_price
-        size = sizes.get(position.instrument.symbol, 1.0)
-        upnl = position.unrealized_pnl
-        if upnl is None and entry is not None and mark is not None:
-            upnl = notional(position.quantity, mark - entry, size)
-        upnl_pct = position.pnl_pct  # already in percent (the ledger's)
-        if upnl_pct is None and upnl is not None and entry:
-            upnl_pct = upnl / notional(abs(position.quantity), entry, size) * 100
-        held = format_duration(now_ms - position.entry_ts) if position.entry_ts else MISSING
-        rows.append(
-            [
-                position.instrument.symbol,
-                num(position.quantity, 8),
-                _opt(entry),
-                _opt(mark),
-                signed_money(upnl) if upnl is not None else MISSING,
-                signed_percent(upnl_pct) if upnl_pct is not None else MISSING,
-                held,
-            ]
-        )
-    return "positions:\n" + table(header, rows)
+    rows = [_position_row(p, sizes, now_ms) for p in sorted(open_positions, key=_symbol_of)]
+    return "positions:\n" + "\n".join(["sym|qty|entry|mark|upnl|upnl%|held", *rows])
+
+
+def _position_row(position: PositionSnapshot, sizes: Mapping[str, float], now_ms: int) -> str:
+    symbol, quantity = position.instrument.symbol, position.quantity
+    entry, mark = position.avg_price, position.mark_price
+    upnl = position.unrealized_pnl
+    if upnl is None and entry is not None and mark is not None:
+        upnl = notional(quantity, mark - entry, sizes.get(symbol, 1.0))
+    upnl_pct = position.pnl_pct  # already in percent (the ledger's)
+    if upnl_pct is None and upnl is not None and entry:
+        upnl_pct = upnl / notional(abs(quantity), entry, sizes.get(symbol, 1.0)) * 100
+    held = format_duration(now_ms - position.entry_ts) if position.entry_ts else MISSING
+    numbers = (quantity, entry, mark, upnl, upnl_pct)
+    if all_finite(numbers):  # the usual row: one format
+        cells = _POSITION_CELLS % numbers
+        if "e+" not in cells:  # a %g number past its digits: the writers' text differs
+            return symbol + trim_fixed(cells) + held
+    cells_one_by_one = [
+        symbol,
+        _quantity(quantity),
+        _opt(entry),
+        _opt(mark),
+        signed_money(upnl) if upnl is not None else MISSING,
+        signed_percent(upnl_pct) if upnl_pct is not None else MISSING,
+        held,
+    ]
+    return "|".join(cells_one_by_one)
+
+
+# A position's numbers in one format: what _quantity, _opt, signed_money and
+# signed_percent write (a %g number as long as it has no exponent, see trim_fixed)
+_POSITION_CELLS = "|%.8g|%.5g|%.5g|%+.2f^|%+.2f^%%|"
 
 
 def render_digest(digest: TradeDigest, now_ms: int) -> str:
+    """Closed trades per instrument: count, win rate, net P&L, holding time, score, and how
+    long ago the last trade and the last loss were."""
     entries = [e for e in digest.by_instrument.values() if e.trade_count > 0 or e.last_loss_ts]
     if not entries:
         return "digest: no closed trades yet"
-    header = [
-        "sym",
-        "trades",
-        "win%",
-        "net_pnl",
-        "avg_hold",
-        "score",
-        "last_trade_ago",
-        "last_loss_ago",
+    rows = [
+        f"{_digest_cells(entry)}|{_ago(entry.last_trade_ts, now_ms)}|"
+        f"{_ago(entry.last_loss_ts, now_ms)}"
+        for entry in sorted(entries, key=_symbol_of)
     ]
-    rows = []
-    for entry in sorted(entries, key=lambda e: e.instrument.symbol):
-        rows.append(
-            [
-                entry.instrument.symbol,
-                str(entry.trade_count),
-                f"{entry.win_rate * 100:.0f}" if entry.win_rate is not None else MISSING,
-                signed_money(entry.realized_pnl),
-                format_duration(entry.avg_holding_ms) if entry.avg_holding_ms else MISSING,
-                num(entry.recent_performance_score, 3)
-                if entry.recent_performance_score is not None
-                else MISSING,
-                _ago(entry.last_trade_ts, now_ms),
-                _ago(entry.last_loss_ts, now_ms),
-            ]
-        )
-    return "digest (closed trades):\n" + table(header, rows)
+    return "digest (closed trades):\n" + "\n".join([_DIGEST_HEADER, *rows])
+
+
+_DIGEST_HEADER = "sym|trades|win%|net_pnl|avg_hold|score|last_trade_ago|last_loss_ago"
+
+
+def _digest_cells(entry: TradeDigestEntry) -> str:
+    """The entry's cells from ``sym`` to ``score`` (remembered in ``_DIGEST_ROWS``)."""
+    symbol = entry.instrument.symbol
+    known = _DIGEST_ROWS.get(symbol)
+    if known is not None and known[0] is entry:
+        return known[1]
+    score = entry.recent_performance_score
+    cells = "|".join(
+        [
+            symbol,
+            str(entry.trade_count),
+            f"{entry.win_rate * 100:.0f}" if entry.win_rate is not None else MISSING,
+            signed_money(entry.realized_pnl),
+            format_duration(entry.avg_holding_ms) if entry.avg_holding_ms else MISSING,
+            _score(score) if score is not None else MISSING,
+        ]
+    )
+    if len(_DIGEST_ROWS) >= MEMO_SIZE:
+        _DIGEST_ROWS.clear()
+    _DIGEST_ROWS[symbol] = entry, cells
+    return cells
 
 
 def render_feedback(feedback: ComposeFeedback | None) -> str:
@@ -304,83 +251,16 @@ def _cut(text: str, limit: int) -> str:
 # --- helpers ---------------------------------------------------------------------------
 
 
-def _feature_names(features: Iterable[FeatureVector]) -> list[str]:
-    present: set[str] = set()
-    for vector in features:
-        present.update(vector.values)
-    known = [name for name in FEATURE_ORDER if name in present]
-    extra = sorted(present - set(FEATURE_ORDER))
-    return known + extra
-
-
-def _cell_format(name: str) -> Callable[[float], str]:
-    """How the market table writes a finite value of feature ``name``."""
-    if name in _PERCENT_FEATURES:
-        return _percent_cell
-    if name == "rsi_14":
-        return _rsi_cell
-    if name in _TWO_DECIMALS:
-        return _two_decimals_cell
-    if name.startswith(("macd", "atr")):
-        return _oscillator_cell
-    return _price_cell
-
-
-def _max_qty_cell(symbol: str, price: float | None, equity: float, limits: PromptLimits) -> str:
-    """The largest |target_qty| (contracts) the per-instrument caps allow at ``price``."""
-    caps = []
-    if limits.max_position_pct is not None and price and price > 0 and equity > 0:
-        unit_value = notional(1.0, price, limits.contract_sizes.get(symbol, 1.0))
-        caps.append(limits.max_position_pct * equity / unit_value)
-    if symbol in limits.max_position_qty:
-        caps.append(limits.max_position_qty[symbol])
-    return num(min(caps), 4) if caps else MISSING
-
-
-def _candle_ts(vector: FeatureVector) -> int | None:
-    value = (vector.meta or {}).get("candle_ts")
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _equity(view: PortfolioView, sizes: Mapping[str, float]) -> float:
-    """The ledger's equity; for a view without it, cash + the positions' notional."""
-    if view.total_value is not None:
-        return view.total_value
-    if view.net_exposure is not None:
-        return view.cash + view.net_exposure
-    return view.cash + sum(_notional(p, sizes) for p in view.positions.values())
-
-
-def _notional(position: PositionSnapshot, sizes: Mapping[str, float]) -> float:
-    """The position's signed notional as the ledger gave it, else ``market_rules.notional``."""
-    if position.notional is not None:
-        return position.notional
-    price = position.mark_price or position.avg_price or 0.0
-    return notional(position.quantity, price, sizes.get(position.instrument.symbol, 1.0))
-
-
 def _ago(ts_ms: int | None, now_ms: int) -> str:
     if not ts_ms:
         return MISSING
     return format_duration(max(now_ms - ts_ms, 0))
 
 
-def _close_num(value: float) -> str:
-    """A series close as written, remembered in ``_CLOSE_MEMO``."""
-    text = num(value, _SERIES_DIGITS)
-    if value:  # 0.0 and -0.0 are one key but are written "0" and "-0": never stored
-        remember(_CLOSE_MEMO, value, text)
-    return text
-
-
 def _opt(value: float | None) -> str:
-    return num(value, _PRICE_DIGITS) if value is not None else MISSING
+    return _price(value) if value is not None else MISSING
 
 
-# How the market table writes each kind of feature (a finite value).
-_percent_cell = fixed_writer(2, scale=100)
-_rsi_cell = fixed_writer(1)
-_two_decimals_cell = fixed_writer(2)
-_oscillator_cell = num_writer(_OSCILLATOR_DIGITS)
-_price_cell = num_writer(_PRICE_DIGITS)
-_rsi_point = num_writer(2)  # a point of the RSI series
+_price = num_writer(_PRICE_DIGITS)
+_quantity = num_writer(_QUANTITY_DIGITS)
+_score = num_writer(_SCORE_DIGITS)

@@ -3,12 +3,14 @@
 A replay renders a prompt every cycle, so each writer is built once (its format
 spec and limits worked out) and a few texts are remembered; a memo holds only
 what the same pure function returned for the same input, and is emptied when full.
+A table row or line of many numbers can be written in one ``%`` format whose
+fixed-point numbers ``trim_fixed`` then trims as the writers do.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from math import floor as _floor
 from math import isfinite as _isfinite
@@ -21,6 +23,8 @@ _FLOAT_ONLY = frozenset({float})
 _NUM_WRITERS: dict[int, Callable[[float], str]] = {}  # num's writer for each digits
 _FIXED_WRITERS: dict[tuple[int, str], Callable[[float], str]] = {}  # fixed's, by (decimals, sign)
 _TS_MEMO: dict[int, str] = {}
+_DATE_MEMO: dict[int, str] = {}  # "YYYY-MM-DD" by day since 1970-01-01
+_DAY_MS = 86_400_000
 
 
 def num(value: float, digits: int = 6) -> str:
@@ -61,6 +65,7 @@ def fixed_writer(decimals: int, sign: str = "", scale: int = 1) -> Callable[[flo
     spec = f"{sign}.{decimals}f"
     zero = format(0.0, spec)  # how a value rounding to 0 is written
     zero = zero.rstrip("0").rstrip(".") if "." in zero else zero
+    points = decimals > 0  # a finite value's text has a point (inf and nan have no zeros)
 
     def write(value: float) -> str:
         # format rounds the exact value half-even, as round() does (both correctly
@@ -68,7 +73,7 @@ def fixed_writer(decimals: int, sign: str = "", scale: int = 1) -> Callable[[flo
         text = format(value * scale if scale != 1 else value, spec)
         if text[0] == "-" and not text.lstrip("-0."):  # -0.001 is written 0, never -0
             return zero
-        return text.rstrip("0").rstrip(".") if "." in text else text
+        return text.rstrip("0").rstrip(".") if points else text
 
     return write
 
@@ -78,19 +83,35 @@ money = fixed_writer(2)
 signed_money = fixed_writer(2, "+")
 
 
-def signed_pct(fraction: float) -> str:
-    """A fraction (0.0091) as a signed percent (``+0.91%``)."""
-    return signed_percent(fraction * 100)
-
-
 def signed_percent(percent: float) -> str:
     """A number already in percent (0.91) as ``+0.91%``."""
     return signed_money(percent) + "%"
 
 
-def ratio(amount: float, equity: float) -> str:
-    """``amount / equity`` as ``0.41x`` (``n/a`` without equity)."""
-    return money(amount / equity) + "x" if equity > 0 else "n/a"
+def trim_fixed(text: str) -> str:
+    """A ``%`` format's text with its marked numbers written as ``fixed_writer`` writes them.
+
+    Marked numbers: ``%.1f~`` or ``%.2f~`` (``money``), ``%+.1f^`` or ``%+.2f^``
+    (``signed_money``). Trailing zeros and a bare point are dropped (``0.60`` ->
+    ``0.6``, ``5.00`` -> ``5``), a value that rounds to zero is ``0`` or ``+0``
+    (never ``-0``), and the marks are removed. Many numbers written in one format
+    cost far less than one writer call each; nothing else in ``text`` may be a mark.
+    """
+    if "0~" in text:  # else no unsigned number ends in a zero
+        text = text.replace("0~", "~").replace("0~", "~").replace(".~", "~")
+        text = text.replace("-0~", "0~")  # a whole number: "-10~" holds no "-0~"
+    if "0^" in text:
+        text = text.replace("0^", "^").replace("0^", "^").replace(".^", "^")
+        text = text.replace("-0^", "+0^")
+    return text.replace("~", "").replace("^", "")
+
+
+def all_finite(numbers: Iterable[Any]) -> bool:
+    """Every value is a finite number (``False`` for a ``None`` or a non-number)."""
+    try:
+        return _isfinite(sum(numbers))  # a NaN or an infinity makes the sum one too
+    except (TypeError, OverflowError):
+        return False
 
 
 def finite_list(values: Any) -> list[float]:
@@ -98,6 +119,8 @@ def finite_list(values: Any) -> list[float]:
     if not isinstance(values, list | tuple):
         return []
     if set(map(type, values)) <= _FLOAT_ONLY:  # the usual case: the same test, cheaper
+        if _isfinite(sum(values)):  # a NaN or an infinity makes the sum one too
+            return list(values)
         return [v for v in values if _isfinite(v)]
     return [
         float(v)
@@ -108,12 +131,21 @@ def finite_list(values: Any) -> list[float]:
 
 def format_ts(ts_ms: int) -> str:
     """``1736168400000`` -> ``"2025-01-06 13:00 UTC"``."""
-    key = ts_ms if type(ts_ms) is int else None  # a float or numpy value: not remembered
-    text = _TS_MEMO.get(key) if key is not None else None
+    if type(ts_ms) is not int:  # a float or numpy value: not remembered
+        return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+    text = _TS_MEMO.get(ts_ms)
     if text is None:
-        text = datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
-        if key is not None:
-            remember(_TS_MEMO, key, text)
+        # the day's date, then the minutes of the day: the same text as strftime (a
+        # whole millisecond is far from a minute's edge, so the float division cannot
+        # cross one); the date of each day is remembered
+        day, ms = divmod(ts_ms, _DAY_MS)
+        date = _DATE_MEMO.get(day)
+        if date is None:
+            date = datetime.fromtimestamp(day * 86_400, tz=UTC).strftime("%Y-%m-%d")
+            remember(_DATE_MEMO, day, date)
+        hours, minutes = divmod(ms // 60_000, 60)
+        text = f"{date} {hours:02d}:{minutes:02d} UTC"
+        remember(_TS_MEMO, ts_ms, text)
     return text
 
 

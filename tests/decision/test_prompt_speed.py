@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from strategy_agent.decision import plan_json, prompt_context, prompt_numbers
+from strategy_agent.decision import plan_json, prompt_context, prompt_market, prompt_numbers
 from strategy_agent.decision.plan_vocabulary import (
     SymbolIndex,
     action_word,
@@ -126,13 +126,58 @@ def test_fixed_writes_what_the_plain_formula_writes(value: float, decimals: int,
 @settings(max_examples=300, deadline=None)
 @given(value=FLOATS)
 def test_each_market_cell_and_money_writer_matches_the_plain_formula(value: float) -> None:
-    assert same(prompt_context._percent_cell, lambda v: plain_fixed(v * 100, 2), value)
-    assert same(prompt_context._rsi_cell, lambda v: plain_fixed(v, 1), value)
-    assert same(prompt_context._two_decimals_cell, lambda v: plain_fixed(v, 2), value)
-    assert same(prompt_context._oscillator_cell, lambda v: plain_num(v, 3), value)
-    assert same(prompt_context._price_cell, lambda v: plain_num(v, 5), value)
+    assert same(prompt_market.PERCENT.write, lambda v: plain_fixed(v * 100, 2), value)
+    assert same(prompt_market.RSI.write, lambda v: plain_fixed(v, 1), value)
+    assert same(prompt_market.TWO_DECIMALS.write, lambda v: plain_fixed(v, 2), value)
+    assert same(prompt_market.OSCILLATOR.write, lambda v: plain_num(v, 3), value)
+    assert same(prompt_market.PRICE.write, lambda v: plain_num(v, 5), value)
     assert same(prompt_numbers.money, lambda v: plain_fixed(v, 2), value)
     assert same(prompt_numbers.signed_money, lambda v: plain_fixed(v, 2, "+"), value)
+
+
+KINDS = [prompt_market.PERCENT, prompt_market.RSI, prompt_market.TWO_DECIMALS]
+KINDS += [prompt_market.OSCILLATOR, prompt_market.PRICE]
+
+
+@settings(max_examples=400, deadline=None)
+@given(values=st.lists(st.tuples(st.sampled_from(KINDS), FLOATS), min_size=1, max_size=8))
+def test_a_row_in_one_format_is_what_the_cell_writers_write(
+    values: list[tuple[prompt_market.CellKind, float]],
+) -> None:
+    """Each kind's ``%`` piece writes its writer's text: a %g piece unless it wrote an
+    exponent (``e+``: the row then goes cell by cell), a %f piece once the marked
+    cells are trimmed (``trim_fixed``), wherever the cell sits in the row."""
+    pieces = "".join("|" + kind.piece for kind, _ in values)
+    text = pieces % tuple(value * kind.scale for kind, value in values)
+    cells = [_result(kind.write, value) for kind, value in values]
+    if "e+" not in text:
+        assert prompt_numbers.trim_fixed(text) == "".join(f"|{cell}" for cell in cells)
+
+
+SEPARATORS = st.sampled_from(["|", ", ", " (", "", "x ", "%|"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    cells=st.lists(
+        st.tuples(st.sampled_from([1, 2]), st.sampled_from(["", "+"]), FLOATS, SEPARATORS),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_trimmed_marked_numbers_are_what_fixed_writes(
+    cells: list[tuple[int, str, float, str]],
+) -> None:
+    """Unsigned (``~``) and signed (``^``) numbers of one or two places, next to each
+    other or to any text, trim to ``fixed(value, places, sign)``."""
+    text = "".join(
+        before.replace("%", "%%") + f"%{sign}.{places}f{'^' if sign else '~'}"
+        for places, sign, _, before in cells
+    ) % tuple(value for _, _, value, _ in cells)
+    plain = "".join(
+        before + plain_fixed(value, places, sign) for places, sign, value, before in cells
+    )
+    assert prompt_numbers.trim_fixed(text) == plain
 
 
 @settings(max_examples=300, deadline=None)
@@ -191,6 +236,21 @@ def test_remembered_timestamps_and_durations_are_the_plain_text(ts: int) -> None
     assert prompt_numbers.format_ts(ts) == prompt_numbers.format_ts(ts) == plain
     assert prompt_numbers.format_ts(cast(int, float(ts))) == plain
     assert format_duration(abs(ts)) == format_duration(float(abs(ts)))
+
+
+def test_a_remembered_date_gives_each_minute_of_the_day_its_plain_text() -> None:
+    day = 86_400_000
+    for start in [0, 20_198 * day, -3 * day, 2_932_896 * day]:  # 1970, 2025, 1969, year 9999
+        for ts in [
+            start - 60_001,
+            start - 1,
+            start,
+            start + 59_999,
+            start + 60_000,
+            start + day - 1,
+        ]:
+            plain = datetime.fromtimestamp(ts / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+            assert prompt_numbers.format_ts(ts) == plain
 
 
 def test_durations_are_written_as_before() -> None:
