@@ -9,7 +9,7 @@ from strategy_agent.backtest.driver import ConfigEntry
 from strategy_agent.errors import StrategyAgentError
 from strategy_agent.ui import backtest_panels as panels
 from strategy_agent.ui.widgets import empty_state, page_header
-from strategy_agent.ui_runtime import get_backtests, get_runtime, open_store
+from strategy_agent.ui_runtime import get_backtests, get_runner, get_runtime, open_store
 from strategy_agent.views import backtest as bt
 from strategy_agent.views.strategies import builtin_models
 
@@ -113,7 +113,7 @@ def parse_budget(text: str) -> float | None:
 
 def setup() -> None:
     with open_store() as store:
-        sources = bt.config_sources(store)
+        sources = bt.config_sources(store, get_runner().session_keys())
     if not sources:
         empty_state(
             "No strategy yet: a backtest replays the config of a stored strategy.",

@@ -91,6 +91,11 @@ class StrategyRunner:
             else:
                 self._keys[strategy_id] = key
 
+    def session_keys(self) -> dict[str, SecretStr]:
+        """The keys typed in the UI this process, by strategy id (a copy; never stored)."""
+        with self._lock:
+            return dict(self._keys)
+
     # -- state -------------------------------------------------------------------------
 
     def is_running(self, strategy_id: str) -> bool:

@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from strategy_agent.backtest.budget import BudgetTracker, Spend
 from strategy_agent.backtest.cost import ConfigEstimate, CostEstimate, estimate_config
 from strategy_agent.backtest.cutoffs import in_sample
@@ -52,10 +54,16 @@ NAME_CHARS = 80
 
 @dataclass(frozen=True)
 class ConfigEntry:
-    """One config of the command line: its label in the comparison and its request."""
+    """One config of the command line: its label in the comparison and its request.
+
+    ``api_key``: a key typed in the app for this session (the Backtest page passes
+    the one its strategy runs with); used by the runs, never stored. ``None``: the
+    usual sources (environment, ``.streamlit/secrets.toml``).
+    """
 
     label: str
     request: UserRequest
+    api_key: SecretStr | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,7 @@ class PlannedRun:
     window: RunWindow
     sample_index: int
     in_sample: str | None
+    api_key: SecretStr | None = field(default=None, repr=False)  # the entry's session key
 
 
 @dataclass
@@ -124,7 +133,8 @@ def plan_backtest(
         if not entry.request.llm.is_builtin:  # a missing key is said now, not in every run
             from strategy_agent.secrets import resolve_api_key
 
-            resolve_api_key(entry.request.llm)
+            session = entry.api_key.get_secret_value() if entry.api_key else None
+            resolve_api_key(entry.request.llm, session_key=session)
     spec = spec or _common_spec(configs)
     data = load_batch(spec, [c.request for c in configs], to_ms, store)
     windows = [
@@ -167,6 +177,7 @@ def plan_backtest(
                     window,
                     sample,
                     leak,
+                    entry.api_key,
                 )
             )
     needs = [
@@ -267,7 +278,9 @@ def _execute(
                 )
                 # the fast replay paths: candles and indicators once per chunk, history
                 # written in batches (a failed cycle at once, the rest flushed below)
-                runtime = open_runtime(store, sid, ports=ports, fast_replay=True)
+                runtime = open_runtime(
+                    store, sid, ports=ports, fast_replay=True, api_key=planned.api_key
+                )
                 while not runtime.exhausted():
                     if stop.is_set() or budget.should_stop():
                         status, reason = "stopped", _stop_reason(budget)

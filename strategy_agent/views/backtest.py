@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from pydantic import SecretStr
 
 from strategy_agent.backtest.driver import BacktestPlan, ConfigEntry, plan_backtest
 from strategy_agent.backtest.window import DataSpec, utc
@@ -41,11 +43,13 @@ LABEL_CHARS = 60
 
 @dataclass(frozen=True)
 class ConfigSource:
-    """A stored strategy whose config can be backtested: id, name and request."""
+    """A stored strategy whose config can be backtested: id, name and request, and the
+    key typed in the app for it this session (``None``: the environment's)."""
 
     strategy_id: str
     name: str
     request: UserRequest
+    api_key: SecretStr | None = field(default=None, repr=False)
 
     @property
     def label(self) -> str:
@@ -55,10 +59,12 @@ class ConfigSource:
 
 @dataclass(frozen=True)
 class ModelChoice:
-    """A model the app knows (a built-in rule or another strategy's ``[llm]``)."""
+    """A model the app knows (a built-in rule or another strategy's ``[llm]``), with the
+    session key of the strategy it comes from."""
 
     label: str
     config: ModelConfig
+    api_key: SecretStr | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -96,11 +102,16 @@ class PlanSummary:
 # -- what to compare --------------------------------------------------------------------------
 
 
-def config_sources(store: SqliteStore) -> list[ConfigSource]:
+def config_sources(
+    store: SqliteStore, session_keys: Mapping[str, SecretStr] | None = None
+) -> list[ConfigSource]:
     """Stored strategies that are not backtest runs themselves, newest first.
 
+    ``session_keys``: the keys typed in the app this session, by strategy id
+    (``StrategyRunner.session_keys``); a backtest of that strategy uses its key.
     A strategy whose stored config cannot be read is left out.
     """
+    keys = session_keys or {}
     backtests = {sid for sid, mark in run_marks(store).items() if mark.kind == "backtest"}
     sources = []
     for strategy_id, name, _ in page_queries.strategy_choices(store):
@@ -110,7 +121,7 @@ def config_sources(store: SqliteStore) -> list[ConfigSource]:
             row = store.get_strategy(strategy_id)
         except Exception:  # an unreadable config cannot be replayed either
             continue
-        sources.append(ConfigSource(strategy_id, name, row.request))
+        sources.append(ConfigSource(strategy_id, name, row.request, keys.get(strategy_id)))
     return sources
 
 
@@ -121,6 +132,7 @@ def entries_from_strategies(sources: Sequence[ConfigSource]) -> list[ConfigEntry
         ConfigEntry(
             _short(s.name if names.count(s.name) == 1 else f"{s.name} ({s.strategy_id})"),
             s.request,
+            s.api_key,
         )
         for s in sources
     ]
@@ -156,6 +168,7 @@ def entries_from_prompt_versions(
             ConfigEntry(
                 _short(f"{source.name} · prompt v{version}"),
                 source.request.model_copy(update={"trading": trading}),
+                source.api_key,
             )
         )
     return entries
@@ -170,7 +183,7 @@ def model_choices(sources: Sequence[ConfigSource], builtin: Sequence[str]) -> li
         key = (llm.provider, llm.model_id, llm.api_base)
         if key not in seen:
             where = f" @ {llm.api_base}" if llm.api_base else ""
-            seen[key] = ModelChoice(f"{llm.provider}/{llm.model_id}{where}", llm)
+            seen[key] = ModelChoice(f"{llm.provider}/{llm.model_id}{where}", llm, source.api_key)
     for name in builtin:
         key = ("builtin", name, None)
         if key not in seen:
@@ -186,6 +199,7 @@ def entries_from_models(source: ConfigSource, models: Sequence[ModelChoice]) -> 
         ConfigEntry(
             _short(f"{source.name} · {choice.label}"),
             source.request.model_copy(update={"llm": choice.config}),
+            choice.api_key,
         )
         for choice in models
     ]

@@ -173,3 +173,48 @@ def test_three_samples_of_an_in_sample_llm_config_show_intervals_and_marks(
     assert cells.loc["Rule", "LLM tokens"] == "—" and cells.loc["LLM", "LLM tokens"] != "—"
     runs = shown(next(e for e in app.dataframe if "Sample" in e.value.columns))
     assert sorted(runs["Sample"]) == ["1 of 3", "2 of 3", "3 of 3", "one sample"]
+
+
+def test_a_key_typed_for_a_strategy_this_session_runs_its_backtest(
+    app_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pydantic import SecretStr
+
+    from strategy_agent.ui_runtime import get_runner
+
+    monkeypatch.delenv(KEY_ENV, raising=False)  # no key but the one typed in the app
+    server = FakeLlmServer(auto_reply=varied_replies()).start()
+    try:
+        llm = UserRequest.model_validate(
+            {
+                "llm": {
+                    "provider": "openai", "model_id": "fake-gpt", "api_base": server.api_base,
+                    "api_key_env": KEY_ENV, "timeout_s": 10,
+                },
+                "trading": {"strategy_name": "Keyed", "symbols": ["BTC/USDT"], "lookback": 48},
+            }
+        )  # fmt: skip
+        with SqliteStore(app_db) as store:
+            sid = store.create_strategy(llm, 1)
+        app = _open()
+        get_runner().set_session_key(sid, SecretStr("sk-typed-in-app"))
+        _window(app, date(2025, 1, 3), date(2025, 1, 3))
+        app.button(key="bt_estimate").click()
+        app.run()
+        assert not app.error, [e.value for e in app.error]
+        app.button(key="bt_run").click()
+        app.run()
+        _wait_done(app)
+        assert server.requests  # the runs asked the model with the typed key (before: "no-key")
+        assert {r.headers.get("authorization") for r in server.requests} == {
+            "Bearer sk-typed-in-app"
+        }
+        with SqliteStore(app_db) as store:  # and the key was stored nowhere
+            dumped = "\n".join(
+                json.dumps(r.payload) for s in store.list_strategies() for r in
+                store.records(s.id, limit=10_000)
+            )  # fmt: skip
+            configs = "\n".join(str(s.request.model_dump()) for s in store.list_strategies())
+        assert "sk-typed-in-app" not in dumped + configs
+    finally:
+        server.stop()

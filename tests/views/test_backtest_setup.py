@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from strategy_agent.backtest.window import DataSpec
 from strategy_agent.errors import ConfigurationError
 from strategy_agent.models import UserRequest
 from strategy_agent.trading_history.candle_store import CandleSeries, write_candles
@@ -122,3 +123,39 @@ def test_an_uploaded_csv_is_kept_by_its_hash_and_replayed(tmp_path: Path, db_pat
     summary = bt.plan_summary(plan)
     assert "the window ends at 2025-01-10 23:00 UTC: the last candle in the data" in summary.notes
     assert summary.runs == 1 and summary.estimate_rows[0]["Prices"] == "built-in rule"
+
+
+def test_a_key_typed_this_session_goes_with_its_strategy_into_every_mode_and_the_plan(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pydantic import SecretStr
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.chdir(db_path.parent)  # no .streamlit/secrets.toml either
+    typed = SecretStr("sk-typed")
+    with SqliteStore(db_path) as store:
+        sid = store.create_strategy(LLM, 1)
+        rule = store.create_strategy(request("Rule", "ema_crossover"), 2)
+        save_prompt_version(store, sid, "Buy dips.", 3)
+        sources = bt.config_sources(store, {sid: typed})
+        source = next(s for s in sources if s.strategy_id == sid)
+        rule_source = next(s for s in sources if s.strategy_id == rule)
+        entries = [
+            *bt.entries_from_strategies(sources),
+            *bt.entries_from_prompt_versions(store, source, [1]),
+            *bt.entries_from_models(rule_source, bt.model_choices(sources, ["buy_and_hold"])),
+        ]
+        keys = {e.label: e.api_key for e in entries}
+        assert keys == {
+            "Writer": typed, "Rule": None, "Writer · prompt v1": typed,
+            "Rule · openai/gpt-4o-mini": typed,  # the model's key comes with it
+            "Rule · builtin/ema_crossover": None, "Rule · builtin/buy_and_hold": None,
+        }  # fmt: skip
+        assert "sk-typed" not in repr(entries) + repr(sources)
+        writer = [e for e in entries if e.label == "Writer"]
+        simulated = DataSpec("simulated")
+        plan = bt.make_plan(store, writer, date(2025, 1, 6), date(2025, 1, 6), simulated, 2)
+        assert {run.api_key for run in plan.runs} == {typed}
+        with pytest.raises(ConfigurationError, match="no API key for openai"):
+            bt.make_plan(store, bt.entries_from_strategies(bt.config_sources(store))[1:],
+                         date(2025, 1, 6), date(2025, 1, 6), simulated, 1)  # fmt: skip
