@@ -4,7 +4,8 @@ Run: ``.venv/bin/python bench/replay.py [--cycles 8760] [--symbols 1,3] [--basel
 
 Each case creates a strategy in a fresh SQLite file, opens it with
 ``open_runtime(..., fast_replay=True)`` on the simulated market and calls
-``StrategyRuntime.step`` once per candle: candles, features, composer
+``StrategyRuntime.step`` once per candle, inside ``relaxed_collector`` as a
+backtest run does: candles, features, composer
 (policy + guardrails), paper fills at the next candle's open, the ledger and
 the SQLite history (written in batches, flushed at the end). The wall time
 counts everything from ``open_runtime`` to the last cycle written.
@@ -32,6 +33,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,7 @@ from pydantic import SecretStr  # noqa: E402
 
 from strategy_agent.factory import open_runtime  # noqa: E402
 from strategy_agent.models import ModelConfig, TradingConfig, UserRequest  # noqa: E402
+from strategy_agent.replay_speed import relaxed_collector  # noqa: E402
 from strategy_agent.trading_history.store import SqliteStore  # noqa: E402
 
 YEAR = 8_760
@@ -96,15 +99,18 @@ def replay(
     with SqliteStore(db_path) as store:
         strategy_id = store.create_strategy(request, now_ms=0)
         started = time.perf_counter()
-        runtime = open_runtime(store, strategy_id, api_key=KEY, fast_replay=fast, cache_db=cache_db)
-        failed = 0
-        try:
-            for done in range(cycles):
-                failed += not runtime.step().ok
-                if progress is not None and done % 500 == 0:
-                    progress(done)
-        finally:
-            runtime.flush()
+        with relaxed_collector() if fast else nullcontext():  # as a backtest run steps
+            runtime = open_runtime(
+                store, strategy_id, api_key=KEY, fast_replay=fast, cache_db=cache_db
+            )
+            failed = 0
+            try:
+                for done in range(cycles):
+                    failed += not runtime.step().ok
+                    if progress is not None and done % 500 == 0:
+                        progress(done)
+            finally:
+                runtime.flush()
         wall = time.perf_counter() - started
         point = store.latest_equity(strategy_id)
         fills = len(store.load_fills(strategy_id))

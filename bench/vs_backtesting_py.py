@@ -55,6 +55,7 @@ from strategy_agent.data import simulated_market  # noqa: E402
 from strategy_agent.decision.builtin_policies import SIZE_FRACTION  # noqa: E402
 from strategy_agent.factory import open_runtime  # noqa: E402
 from strategy_agent.models import UserRequest  # noqa: E402
+from strategy_agent.replay_speed import relaxed_collector  # noqa: E402
 from strategy_agent.trading_history.store import SqliteStore  # noqa: E402
 
 SYMBOL = "BTC/USDT"
@@ -87,12 +88,13 @@ def strategy_agent_run(seed: int, cycles: int, db_path: Path) -> tuple[float, in
     with SqliteStore(db_path) as store:
         sid = store.create_strategy(request(seed), now_ms=0)
         started = time.perf_counter()
-        runtime = open_runtime(store, sid, fast_replay=True)
-        for _ in range(cycles):
-            if not runtime.step().ok:
-                raise SystemExit("a Strategy Agent cycle failed: the comparison is void")
-        runtime.close_positions()
-        runtime.flush()
+        with relaxed_collector():  # as a backtest run steps
+            runtime = open_runtime(store, sid, fast_replay=True)
+            for _ in range(cycles):
+                if not runtime.step().ok:
+                    raise SystemExit("a Strategy Agent cycle failed: the comparison is void")
+            runtime.close_positions()
+            runtime.flush()
         wall = time.perf_counter() - started
         point = store.latest_equity(sid)
         assert point is not None

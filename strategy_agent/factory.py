@@ -41,7 +41,7 @@ from strategy_agent.features.interfaces import FeatureComputer
 from strategy_agent.features.technical_indicators import TechnicalFeatureComputer
 from strategy_agent.models import ComposeContext, ComposeResult, UserRequest, interval_ms
 from strategy_agent.portfolio.ledger import Ledger
-from strategy_agent.replay_speed import fast_market, relax_collector
+from strategy_agent.replay_speed import fast_market
 from strategy_agent.scheduling import Scheduler
 from strategy_agent.trading_history.cycle_batch import DEFAULT_BATCH_CYCLES, BatchedCycleStore
 from strategy_agent.trading_history.digest import IncrementalDigest
@@ -302,7 +302,6 @@ def open_runtime(
     batch = BatchedCycleStore(store, batch_cycles) if fast else None
     if batch is not None:
         ports, features = fast_market(ports, trading.interval)
-        relax_collector()
     rules = ports.rules
     fills = store.load_fills(strategy_id)
     ledger = Ledger.replay(

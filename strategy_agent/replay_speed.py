@@ -16,12 +16,16 @@ parts for ones that skip work which does not change from cycle to cycle:
 
 A live market keeps the per-cycle parts and one transaction per cycle.
 
-A replay also makes the garbage collector run less often (``relax_collector``).
+A backtest run also makes the garbage collector run less often while it steps
+(``relaxed_collector``).
 """
 
 from __future__ import annotations
 
 import gc
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 
 from strategy_agent.data.series_source import SeriesCandleSource
@@ -39,24 +43,48 @@ def fast_market(ports: MarketPorts, interval: str) -> tuple[MarketPorts, Feature
     return replace(ports, data=source), ReplayFeatureComputer(source)
 
 
-# The collector's first-generation threshold while a process replays (CPython's default: 700).
+# The collector's first-generation threshold while a replay runs (CPython's default: 700).
 REPLAY_GC_THRESHOLD = 20_000
 
 
-def relax_collector() -> None:
-    """Run the cyclic garbage collector less often from now on in this process.
+class _Collector:
+    """How many replays run in this process, and the threshold to restore after the last."""
 
-    A replay allocates and frees hundreds of thousands of small containers per
+    lock = threading.Lock()
+    replays = 0
+    saved: tuple[int, int, int] | None = None
+
+
+@contextmanager
+def relaxed_collector() -> Iterator[None]:
+    """Run the cyclic garbage collector less often while the block runs (a replay).
+
+    A replay allocates and frees hundreds of thousands of small containers a
     year (vectors, records, dicts); almost none form reference cycles, so
     reference counting frees them and the collector finds nothing. With
-    CPython's first threshold of 700 allocations it still ran about 2,000
+    CPython's first threshold of 700 net allocations it still ran about 2,000
     young and 8 full collections over a year replayed from the LLM response
-    cache, about 0.5 s of 6 s (``bench/replay.py --llm``). This raises the
-    first threshold to ``REPLAY_GC_THRESHOLD`` (never lowers a higher one; the
-    older generations keep theirs), so garbage in cycles waits for at most
-    20,000 allocations instead of 700: a few megabytes at most. Process-wide,
-    as ``gc.set_threshold`` is; idempotent.
+    cache: about 0.5 s of 6 s (``bench/replay.py --llm``). Inside the block the
+    first threshold is ``REPLAY_GC_THRESHOLD`` (a higher one is kept, a
+    disabled collector stays disabled; the older generations keep theirs, so
+    garbage that survived a collection waits for proportionally longer too).
+    The threshold is process-wide: replays in several threads share one
+    raise, and the threshold seen before the first is restored when the last
+    ends (unless something else changed it meanwhile).
     """
-    first, second, third = gc.get_threshold()
-    if 0 < first < REPLAY_GC_THRESHOLD:  # 0: the collector was disabled, leave it so
-        gc.set_threshold(REPLAY_GC_THRESHOLD, second, third)
+    with _Collector.lock:
+        if _Collector.replays == 0:
+            first, second, third = gc.get_threshold()
+            if 0 < first < REPLAY_GC_THRESHOLD:  # 0: the collector was disabled, leave it so
+                _Collector.saved = (first, second, third)
+                gc.set_threshold(REPLAY_GC_THRESHOLD, second, third)
+        _Collector.replays += 1
+    try:
+        yield
+    finally:
+        with _Collector.lock:
+            _Collector.replays -= 1
+            if _Collector.replays == 0 and _Collector.saved is not None:
+                if gc.get_threshold()[0] == REPLAY_GC_THRESHOLD:  # nobody changed it since
+                    gc.set_threshold(*_Collector.saved)
+                _Collector.saved = None

@@ -17,16 +17,19 @@ import pytest
 from pydantic import SecretStr
 
 from strategy_agent.data.series_source import SeriesCandleSource
-from strategy_agent.factory import open_runtime
+from strategy_agent.data.simulated_market import DEFAULT_ORIGIN_MS
+from strategy_agent.factory import StrategyRuntime, open_runtime
 from strategy_agent.features.replay_features import ReplayFeatureComputer
 from strategy_agent.models import ModelConfig, TradingConfig, UserRequest
-from strategy_agent.replay_speed import REPLAY_GC_THRESHOLD, relax_collector
+from strategy_agent.replay_speed import REPLAY_GC_THRESHOLD, relaxed_collector
 from strategy_agent.trading_history.cycle_batch import BatchedCycleStore
 from strategy_agent.trading_history.response_cache import ResponseCache
 from strategy_agent.trading_history.store import SqliteStore
 from tests.fakes.fake_llm_server import FakeLlmServer, rsi_plan
 
 SID = "speed"
+HOUR_MS = 3_600_000
+START_MS = DEFAULT_ORIGIN_MS + 200 * HOUR_MS  # after a full lookback
 SYMBOLS = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
 
 
@@ -104,22 +107,53 @@ def test_the_fast_paths_are_really_used_and_the_history_is_batched(tmp_path: Pat
         )
 
 
-def test_a_replay_makes_the_collector_run_less_often_and_never_more(tmp_path: Path) -> None:
+def test_a_replay_makes_the_collector_run_less_often_and_restores_it_after_the_last() -> None:
     saved = gc.get_threshold()
     try:
         gc.set_threshold(700, 10, 10)  # CPython's default
-        with SqliteStore(tmp_path / "a.db") as store:
-            store.create_strategy(ema_request(), now_ms=0, strategy_id=SID)
-            open_runtime(store, SID)  # the per-cycle paths leave the collector alone
-            assert gc.get_threshold() == (700, 10, 10)
-            open_runtime(store, SID, fast_replay=True)
+        first, second = relaxed_collector(), relaxed_collector()  # two replays in threads
+        with first:
             assert gc.get_threshold() == (REPLAY_GC_THRESHOLD, 10, 10)
+            with second:
+                assert gc.get_threshold() == (REPLAY_GC_THRESHOLD, 10, 10)
+            assert gc.get_threshold() == (REPLAY_GC_THRESHOLD, 10, 10)  # one still runs
+        assert gc.get_threshold() == (700, 10, 10)  # the last one ended
         gc.set_threshold(50_000, 5, 5)
-        relax_collector()  # a higher threshold is kept
+        with relaxed_collector():  # a higher threshold is kept
+            assert gc.get_threshold() == (50_000, 5, 5)
         assert gc.get_threshold() == (50_000, 5, 5)
         gc.set_threshold(0)
-        relax_collector()  # a disabled collector stays disabled
-        assert gc.get_threshold()[0] == 0
+        with relaxed_collector():  # a disabled collector stays disabled
+            assert gc.get_threshold()[0] == 0
+        gc.set_threshold(700, 10, 10)
+        with relaxed_collector():
+            gc.set_threshold(1_000, 10, 10)  # changed by something else meanwhile: kept
+        assert gc.get_threshold() == (1_000, 10, 10)
+    finally:
+        gc.set_threshold(*saved)
+
+
+def test_a_backtest_run_steps_with_the_relaxed_collector(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from strategy_agent.backtest import driver
+
+    seen: list[int] = []
+    step = StrategyRuntime.step
+
+    def watched(runtime: StrategyRuntime) -> Any:
+        seen.append(gc.get_threshold()[0])
+        return step(runtime)
+
+    monkeypatch.setattr(StrategyRuntime, "step", watched)
+    saved = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        entry = driver.ConfigEntry("ema", ema_request())
+        plan = driver.plan_backtest([entry], from_ms=START_MS, to_ms=START_MS + 5 * HOUR_MS)
+        driver.run_backtest(plan, tmp_path / "bt.db")
+        assert seen and set(seen) == {REPLAY_GC_THRESHOLD}
+        assert gc.get_threshold() == (700, 10, 10)  # restored after the run
     finally:
         gc.set_threshold(*saved)
 

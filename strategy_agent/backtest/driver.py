@@ -257,6 +257,7 @@ def _execute(
     """Step one run through its window (see module doc); never raises for a failed run."""
     from strategy_agent.factory import open_runtime
     from strategy_agent.leasing import LeaseKeeper, lease_stale_s, owner_name
+    from strategy_agent.replay_speed import relaxed_collector
 
     sid, config = row.strategy_id, planned.request.llm
     cycles = failed = tries = 0
@@ -267,7 +268,7 @@ def _execute(
             keeper = LeaseKeeper(
                 db_path, sid, owner_name("cli", "backtest"), stale_after_s=lease_stale_s()
             )
-            with keeper:
+            with keeper, relaxed_collector():
                 store.set_status(sid, "paused", f"backtest running (batch {plan.batch_id})", _now())
                 clock = ManualClock(planned.window.first_ms)
                 ports = replay_ports(

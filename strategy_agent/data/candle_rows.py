@@ -69,7 +69,9 @@ def _all_valid(
 ) -> bool:
     """Every candle passes ``Candle``'s checks: ts an int >= 0, finite prices > 0, a finite
     volume >= 0, low <= open, close <= high, a known interval, an ``InstrumentRef``."""
-    if not isinstance(instrument, InstrumentRef) or interval not in _INTERVALS:
+    if not isinstance(instrument, InstrumentRef) or type(interval) is not str:
+        return False  # a str subclass (numpy's, an enum) or unhashable: validation's job
+    if interval not in _INTERVALS:
         return False
     if ohlcv.shape != (5, len(stamps)) or ohlcv.dtype != np.float64:
         return False

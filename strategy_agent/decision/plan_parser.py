@@ -192,9 +192,12 @@ class RecentItems:
         if type(raw) is not dict:
             return parse_item(raw, index, positions)
         try:
-            key = (index, tuple(raw), tuple(map(repr, raw.values())))
+            values = tuple(map(repr, raw.values()))
         except (ValueError, RecursionError):  # an integer too long or a list too deep
             return parse_item(raw, index, positions)
+        if sum(map(len, values)) > MAX_ITEM_KEY_CHARS:  # a long rationale: not remembered
+            return parse_item(raw, index, positions)
+        key = (index, tuple(raw), values)
         item = self._items.get(key)
         if item is not None:
             return item
@@ -207,6 +210,9 @@ class RecentItems:
         return parsed
 
 
+# Items whose values' reprs are longer than this are parsed each time: 1,024 remembered
+# items then hold at most about a megabyte of keys.
+MAX_ITEM_KEY_CHARS = 1_000
 _RECENT_ITEMS = RecentItems()
 
 

@@ -91,7 +91,7 @@ def signed_percent(percent: float) -> str:
 def trim_fixed(text: str) -> str:
     """A ``%`` format's text with its marked numbers written as ``fixed_writer`` writes them.
 
-    Marked numbers: ``%.1f~`` or ``%.2f~`` (``money``), ``%+.1f^`` or ``%+.2f^``
+    Marked numbers: ``%.1f~`` (the RSI cell) or ``%.2f~`` (``money``), ``%+.1f^`` or ``%+.2f^``
     (``signed_money``). Trailing zeros and a bare point are dropped (``0.60`` ->
     ``0.6``, ``5.00`` -> ``5``), a value that rounds to zero is ``0`` or ``+0``
     (never ``-0``), and the marks are removed. Many numbers written in one format

@@ -120,3 +120,21 @@ def test_the_simulated_markets_candles_are_the_validated_candles_of_its_history(
             expected.append(Candle(ts=int(row.ts), instrument=instrument, interval="1h", **values))
     assert len(candles) == 1000
     assert [c.model_dump() for c in candles] == [c.model_dump() for c in expected]
+
+
+def test_an_interval_that_is_a_str_subclass_or_no_str_is_left_to_validation() -> None:
+    instrument = InstrumentRef(symbol="BTC/USDT")
+    ohlcv = np.array([[1.0], [2.0], [0.5], [1.5], [3.0]])
+    (built,) = candles_from_columns(instrument, np.str_("1h"), [0], ohlcv)  # type: ignore[arg-type]
+    assert type(built.interval) is str and built == Candle(
+        ts=0,
+        instrument=instrument,
+        open=1.0,
+        high=2.0,
+        low=0.5,
+        close=1.5,
+        volume=3.0,
+        interval="1h",
+    )
+    with pytest.raises(ValidationError):  # not an unhashable-type TypeError
+        candles_from_columns(instrument, ["1h"], [0], ohlcv)  # type: ignore[arg-type]

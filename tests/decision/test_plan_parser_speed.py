@@ -237,6 +237,19 @@ def test_an_item_met_in_another_reply_is_parsed_once(monkeypatch: pytest.MonkeyP
     assert parsed == [noop, buys[0], reduce, buys[1], reduce]
 
 
+def test_an_item_with_a_long_rationale_is_parsed_each_time_never_remembered() -> None:
+    recent = RecentItems()
+    index = symbol_index(SYMBOLS)
+    long_item = {"instrument": "BTC/USDT", "action": "noop", "rationale": "x" * 90_000}
+    short_item = {"instrument": "BTC/USDT", "action": "noop", "rationale": "no edge"}
+    for _ in range(2):
+        got = recent.parse(long_item, index, {})
+        assert repr(got) == repr(parse_item(long_item, index, {}))
+        recent.parse(short_item, index, {})
+    assert len(recent._items) == 1  # the short one only: keys stay small
+    assert plan_parser.MAX_ITEM_KEY_CHARS < 90_000
+
+
 # --- replies remembered ----------------------------------------------------------------
 
 
