@@ -289,7 +289,10 @@ def time_pages(db_path: Path, reruns: int) -> list[tuple[str, float, float]]:
 
     from strategy_agent.views import memo
 
-    logging.getLogger("streamlit").setLevel(logging.ERROR)  # "missing ScriptRunContext" noise
+    # "missing ScriptRunContext" noise of a bare run (streamlit resets its loggers' levels)
+    logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(
+        lambda record: "missing ScriptRunContext" not in record.getMessage()
+    )
     os.environ["STRATEGY_AGENT_DB"] = str(db_path)
     results = []
     for page in PAGES:
