@@ -43,3 +43,27 @@ def test_the_demo_server_reports_the_tokens_it_received() -> None:
     finally:
         server.stop()
     assert usage["prompt_tokens"] > 300  # counted, not a fixed 120
+
+
+def test_the_demo_llm_samples_above_temperature_0_and_repeats_itself_at_0() -> None:
+    import json
+
+    from tests.fakes.fake_llm_server import rsi_plan, sampled_rsi_plan
+
+    table = "market:\nsym|close|rsi_14|max_qty\nBTC/USDT|100|38|2\nETH/USDT|10|66|20"
+    reply = sampled_rsi_plan(seed=1)
+
+    def body(temperature: float | None) -> dict[str, object]:
+        return {"messages": [{"role": "user", "content": table}], "temperature": temperature}
+
+    for temperature in (None, 0, 0.0):
+        assert {reply(body(temperature)) for _ in range(5)} == {rsi_plan(body(temperature))}
+    sampled = [json.loads(reply(body(0.7))) for _ in range(30)]
+    plans = {json.dumps(plan, sort_keys=True) for plan in sampled}
+    assert len(plans) >= 10  # samples differ, as a real model's do at temperature > 0
+    actions = {item["action"] for plan in sampled for item in plan["items"]}
+    assert actions <= {"buy", "flat", "noop"} and {"buy", "noop"} <= actions
+    sizes = {
+        item["target_qty"] for plan in sampled for item in plan["items"] if item["action"] == "buy"
+    }
+    assert all(0.6 <= size <= 1.4 for size in sizes)  # 30-70 % of max_qty 2

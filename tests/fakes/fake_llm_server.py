@@ -17,7 +17,9 @@ litellm's offline tokenizer (for checking cost estimates), instead of 120/40.
 
 As a demo server (``python -m tests.fakes.fake_llm_server --port 8765``) it
 answers every request with ``rsi_plan``: a small RSI rule read from the prompt's
-market table, so a strategy can run end to end without a real provider.
+market table, so a strategy can run end to end without a real provider. Asked
+at a temperature above 0 it samples, as a real model does: each answer draws
+its own thresholds and size (``sampled_rsi_plan``), so ``--samples N`` differ.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import argparse
 import contextlib
 import itertools
 import json
+import random
 import socket
 import threading
 import time
@@ -335,6 +338,37 @@ def rsi_plan(body: Any) -> str:
     Reads the ``sym|...|rsi_14|...|max_qty`` table of the user message; answers
     an empty plan when the prompt has no such table.
     """
+    return _rsi_plan(body, RsiRule())
+
+
+@dataclass(frozen=True)
+class RsiRule:
+    """The demo rule's thresholds (RSI points) and size (a fraction of max_qty)."""
+
+    buy_below: float = 40.0
+    flat_above: float = 65.0
+    size: float = 0.5
+
+
+def sampled_rsi_plan(seed: int | None = None) -> Callable[[Any], str]:
+    """Answers like ``rsi_plan`` at temperature 0 (or none); above 0 each answer draws its
+    own rule (buy below 32-48, flat above 57-73, 30-70 % of max_qty), as a sampling model
+    varies from call to call. Thread-safe."""
+    rng = random.Random(seed)
+    lock = threading.Lock()
+
+    def reply(body: Any) -> str:
+        temperature = body.get("temperature") if isinstance(body, dict) else None
+        if not isinstance(temperature, int | float) or temperature <= 0:
+            return rsi_plan(body)
+        with lock:
+            rule = RsiRule(40 + rng.uniform(-8, 8), 65 + rng.uniform(-8, 8), rng.uniform(0.3, 0.7))
+        return _rsi_plan(body, rule)
+
+    return reply
+
+
+def _rsi_plan(body: Any, rule: RsiRule) -> str:
     messages = body.get("messages", []) if isinstance(body, dict) else []
     user = next((m.get("content") for m in messages if m.get("role") == "user"), "") or ""
     lines = user.splitlines()
@@ -346,19 +380,19 @@ def rsi_plan(body: Any) -> str:
             cells = line.split("|")
             if len(cells) != len(columns):
                 break
-            items.append(_rsi_item(dict(zip(columns, cells, strict=True))))
+            items.append(_rsi_item(dict(zip(columns, cells, strict=True)), rule))
     return json.dumps({"items": items, "notes": "demo RSI rule from the fake LLM server"})
 
 
-def _rsi_item(row: dict[str, str]) -> dict[str, Any]:
+def _rsi_item(row: dict[str, str], rule: RsiRule) -> dict[str, Any]:
     symbol = row["sym"]
     try:
         rsi = float(row.get("rsi_14", "nan"))
         max_qty = float(row.get("max_qty", "nan"))
     except ValueError:
         return {"instrument": symbol, "action": "noop", "target_qty": 0, "confidence": 0.5}
-    if rsi < 40 and max_qty == max_qty:
-        target = float(f"{max_qty * 0.5:.6g}")
+    if rsi < rule.buy_below and max_qty == max_qty:
+        target = float(f"{max_qty * rule.size:.6g}")
         return {
             "instrument": symbol,
             "action": "buy",
@@ -366,7 +400,7 @@ def _rsi_item(row: dict[str, str]) -> dict[str, Any]:
             "confidence": 0.7,
             "rationale": f"rsi {rsi:.0f} is low",
         }
-    if rsi > 65:
+    if rsi > rule.flat_above:
         return {
             "instrument": symbol,
             "action": "flat",
@@ -407,13 +441,14 @@ def varied_replies() -> Callable[[Any], str]:
 
 
 def demo_server(port: int = 0) -> FakeLlmServer:
-    """The demo LLM (not started): answers ``rsi_plan`` and reports the tokens it really
-    received, as a provider would, so a backtest's estimate-vs-actual line means something."""
-    return FakeLlmServer(port=port, auto_reply=rsi_plan, count_usage=True)
+    """The demo LLM (not started): answers ``rsi_plan`` (sampled above temperature 0:
+    ``sampled_rsi_plan``) and reports the tokens it really received, as a provider
+    would, so a backtest's estimate-vs-actual line means something."""
+    return FakeLlmServer(port=port, auto_reply=sampled_rsi_plan(), count_usage=True)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Serve ``rsi_plan`` on 127.0.0.1 until interrupted (the demo LLM)."""
+    """Serve the demo LLM (``demo_server``) on 127.0.0.1 until interrupted."""
     parser = argparse.ArgumentParser(description="a fake OpenAI-compatible LLM for demos")
     parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args(argv)
