@@ -105,7 +105,17 @@ def csv_files(spec: DataSpec, symbols: Sequence[str]) -> dict[str, str]:
         return {symbol: bare[0] for symbol in symbols}
     missing = [symbol for symbol in symbols if symbol not in named]
     if missing:
-        raise ConfigurationError(f"--data {spec.label} names no file for {', '.join(missing)}")
+        typed = "csv:" + ",".join(f"{symbol}={path}" for symbol, path in spec.files)
+        extra = [symbol for symbol in named if symbol not in symbols]
+        given = (
+            f"a file is given for {', '.join(extra)}, which no config trades, and none for "
+            if extra
+            else "no file is given for "
+        )
+        raise ConfigurationError(
+            f"--data {typed}: {given}{', '.join(missing)}: write "
+            + ",".join(f"{symbol}=FILE" for symbol in ["csv:" + missing[0], *missing[1:]])
+        )
     return {symbol: named[symbol] for symbol in symbols}
 
 
@@ -156,10 +166,13 @@ class BatchData:
         first = max(-(-from_ms // step) * step, earliest)
         last = min(to_ms // step * step, latest)
         if last < first:
+            start = earliest - lookback * step  # the data's first candle (of every symbol)
+            if self.spec.kind == "simulated":
+                latest = max(latest, earliest)  # loaded through --to only; the market goes on
             raise ConfigurationError(
-                f"no {interval} candle to decide on from {utc(from_ms)} to {utc(to_ms)} in "
-                f"{self.spec.label}: its candles of {', '.join(symbols)} allow decisions from "
-                f"{utc(earliest)} (a full lookback of {lookback}) to {utc(latest)}"
+                f"no {interval} candle to decide on from {utc(from_ms)} to {utc(to_ms)} UTC in "
+                f"{self.spec.label} ({', '.join(symbols)}): "
+                + _why_no_window(interval, lookback, start, earliest, latest, from_ms, to_ms)
             )
         return RunWindow(first, last, interval)
 
@@ -283,6 +296,33 @@ def load_batch(
             else hashlib.sha256("\n".join(hashes).encode()).hexdigest()
         )
     return data
+
+
+def _why_no_window(
+    interval: str, lookback: int, start: int, earliest: int, latest: int, from_ms: int, to_ms: int
+) -> str:
+    """Why ``[from_ms, to_ms]`` holds no decision, given the data's first candle ``start``,
+    the first decision possible ``earliest`` and the last ``latest`` (epoch ms), and what to use."""
+    if latest < earliest:  # a file shorter than a lookback (the simulated market has no end)
+        count = (latest - start) // interval_ms(interval) + 1
+        return (
+            f"the data has {count} candles from {utc(start)} to {utc(latest)} UTC, fewer than a "
+            f"full lookback of {lookback} plus one to decide on: use more data or a smaller "
+            f"lookback"
+        )
+    if to_ms < earliest:
+        return (
+            f"the window ends before the first decision possible, {utc(earliest)} UTC (after a "
+            f"full lookback of {lookback} candles from the data's first candle, {utc(start)}): "
+            f"use --to {utc(earliest)[:10]} or later"
+        )
+    possible = f"decisions are possible from {utc(earliest)} to {utc(latest)} UTC"
+    if from_ms > latest:
+        return (
+            f"{possible} (the data's last candle): the window starts after the last: "
+            f"use --from {utc(latest)[:10]} or earlier"
+        )
+    return f"{possible}, but no {interval} candle opens in the window: widen it"
 
 
 def replay_of(spec: DataSpec, request: UserRequest, first_decision_ms: int) -> ReplayConfig | None:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from strategy_agent.errors import ConfigurationError
-from strategy_agent.models import interval_ms
+from strategy_agent.models import INTERVAL_MS, interval_ms
 
 COLUMNS = ("ts", "open", "high", "low", "close", "volume")
 _PRICES = ("open", "high", "low", "close")
@@ -140,7 +140,9 @@ def _check_values(frame: pd.DataFrame, where: str) -> None:
 
 
 def _check_sequence(stamps: np.ndarray, step: int, interval: str, where: str) -> None:
-    """Refuse a row off the interval's grid, out of order, repeated or after a hole."""
+    """Refuse a file at another spacing, a row off the interval's grid, out of order,
+    repeated or after a hole."""
+    _check_spacing(np.diff(stamps), step, interval, where)
     off_grid = np.flatnonzero(stamps % step)
     if len(off_grid):
         raise CandleFileError(
@@ -153,6 +155,26 @@ def _check_sequence(stamps: np.ndarray, step: int, interval: str, where: str) ->
         bad = np.flatnonzero(problem)
         if len(bad):
             raise CandleFileError(f"{where}: {_sequence_problem(stamps, int(bad[0]) + 1, step)}")
+
+
+def _check_spacing(deltas: np.ndarray, step: int, interval: str, where: str) -> None:
+    """Refuse a file none of whose candles follow each other at ``step`` ms but most at one
+    other spacing, twice or more (a 1h file read for a 15m config), naming both."""
+    ahead = deltas[deltas > 0]
+    if not len(ahead) or (ahead == step).any():
+        return
+    values, counts = np.unique(ahead, return_counts=True)
+    spacing, count = int(values[np.argmax(counts)]), int(counts.max())
+    if count < 2 or 2 * count < len(ahead):
+        return  # no regular spacing: the row-by-row checks name the first bad row
+    named = next((name for name, ms in INTERVAL_MS.items() if ms == spacing), None)
+    apart = named or (
+        f"{spacing // 60_000} minutes" if spacing % 60_000 == 0 else f"{spacing / 1000:g} seconds"
+    )
+    fix = f"use a {interval} file" + (f' or set interval = "{named}"' if named else "")
+    raise CandleFileError(
+        f"{where}: the file's candles are {apart} apart; the config's interval is {interval}: {fix}"
+    )
 
 
 def _sequence_problem(stamps: np.ndarray, index: int, step: int) -> str:
