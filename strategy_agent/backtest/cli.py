@@ -27,6 +27,11 @@ from strategy_agent.errors import ConfigurationError, StrategyAgentError
 
 DEFAULT_DB = Path("data/strategy_agent.db")
 DAY_MS = 86_400_000
+CACHE_NOTE = (
+    "the estimate counts every call as new; replies already in the response cache (in --db) "
+    "cost nothing, so a re-run of the same window with the same prompts, model, temperature "
+    "and samples costs $0 and repeats them"
+)
 
 
 def add_backtest_commands(sub: Any) -> None:
@@ -202,7 +207,7 @@ def _confirmed(plan: Any, yes: bool) -> bool:
     print("cost estimate:")
     for line in plan.estimate.lines():
         print(f"  {line}")
-    print("  (replies already in the response cache cost nothing)")
+    print(f"  {CACHE_NOTE}")
     if yes:
         return True
     if not sys.stdin.isatty():
@@ -210,7 +215,7 @@ def _confirmed(plan: Any, yes: bool) -> bool:
             f"this run makes up to {plan.estimate.calls:,} LLM calls and there is no terminal "
             f"to confirm them in: read the estimate above, then run again with --yes"
         )
-    answer = input("run it? [y/N] ").strip().lower()
+    answer = input("run it? (cached replies are free) [y/N] ").strip().lower()
     if answer not in ("y", "yes"):
         print("not run: nothing was stored or spent")
         return False

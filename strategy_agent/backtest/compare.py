@@ -6,7 +6,10 @@ buy-and-hold of its own symbols on the same candles and fee, and what it spent
 (tokens and dollars of its run row; cache hits cost nothing). A config with N
 samples shows the mean and the bootstrap 95 % interval of return and Sharpe
 (``compare_samples``), and whether its interval overlaps another config's
-("not distinguishable"); a single sample is labelled "one sample".
+("not distinguishable"); a single sample is labelled "one sample". A run that
+ended before its window's end says so ("partial: 238 of 624 cycles"), a failed
+run gives its whole reason, and cycles the fallback policy decided instead of
+the model are counted ("12 of 624 cycles fell back to noop").
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from strategy_agent.backtest.driver import RunOutcome
+from strategy_agent.backtest.run_notes import fallback_note
 from strategy_agent.backtest.window import BatchData
 from strategy_agent.models import interval_ms
 from strategy_agent.trading_history import page_queries
@@ -138,6 +142,7 @@ def _cells(row: ConfigRow, others_sampled: bool) -> list[str]:
         notes.append(TOO_FEW_TRADES)
     ended = sorted({f.outcome.run.status for f in row.runs} - {"done"})
     notes += [f"{status}: {_reason(row, status)}" for status in ended]
+    notes += _partial_note(row) + _fallback_notes(row)
     return [
         row.label,
         str(len(row.runs)),
@@ -166,9 +171,40 @@ def _sample_note(row: ConfigRow, others_sampled: bool) -> str:
 
 
 def _reason(row: ConfigRow, status: str) -> str:
-    """Why its runs ended so, once each (the budget's running totals left out)."""
+    """Why its runs ended so, once each (a failure in full; the budget's running totals
+    left out of a stop)."""
     reasons = {f.outcome.run.status_reason for f in row.runs if f.outcome.run.status == status}
-    return "; ".join(sorted({r.split(":")[0] for r in reasons if r})) or status
+    if status != "failed":
+        reasons = {r.split(":")[0] for r in reasons if r}
+    return "; ".join(sorted(r for r in reasons if r)) or status
+
+
+def _partial_note(row: ConfigRow) -> list[str]:
+    """ "partial: 238 of 624 cycles" when a run ended before its window's end."""
+    short = [
+        f.outcome
+        for f in row.runs
+        if f.outcome.window_cycles is not None and f.outcome.cycles < f.outcome.window_cycles
+    ]
+    if not short:
+        return []
+    counts = ", ".join(f"{o.cycles:,}" for o in short)
+    total = max(o.window_cycles or 0 for o in short)
+    of_runs = f" ({len(short)} of {len(row.runs)} samples)" if len(row.runs) > 1 else ""
+    return [f"partial: {counts} of {total:,} cycles{of_runs}"]
+
+
+def _fallback_notes(row: ConfigRow) -> list[str]:
+    """How many cycles of the config's runs the fallback policy decided (none: no note)."""
+    fell_back = [f.outcome for f in row.runs if f.outcome.fallback_cycles]
+    if not fell_back:
+        return []
+    by_policy: dict[str, int] = {}
+    for outcome in fell_back:
+        name = outcome.fallback or "the fallback"
+        by_policy[name] = by_policy.get(name, 0) + outcome.fallback_cycles
+    cycles = sum(f.outcome.cycles for f in row.runs)
+    return [fallback_note(count, cycles, name) for name, count in by_policy.items()]
 
 
 def _summary(summary: SampleSummary, form: str) -> str:

@@ -12,7 +12,11 @@ of paper trading, once per candle of its window.
 
 Every cycle's LLM spend goes to a shared ``BudgetTracker``; once ``--budget-usd``
 is reached every run stops after its cycle in flight and is stored
-``stopped`` with what it spent. A run's strategy row is ``paused`` ("backtest
+``stopped`` with what it spent. A run whose last ``MAX_FALLBACK_CYCLES`` cycles
+were all decided by the fallback policy (the model unreachable or its replies
+unusable) is stored ``failed`` with the model's error: a backtest of fallback
+decisions measures nothing about the model. A run that fell back now and then
+runs on; its reason says how many cycles fell back. A run's strategy row is ``paused`` ("backtest
 running") while it runs, under its lease, and ``stopped`` (ended) after it.
 """
 
@@ -22,7 +26,7 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -31,6 +35,12 @@ from strategy_agent.backtest.budget import BudgetTracker, Spend
 from strategy_agent.backtest.cost import ConfigEstimate, CostEstimate, estimate_config
 from strategy_agent.backtest.cutoffs import in_sample
 from strategy_agent.backtest.progress import Progress
+from strategy_agent.backtest.run_notes import (
+    fallback_failure,
+    fallback_note,
+    sample_notes,
+    window_notes,
+)
 from strategy_agent.backtest.window import (
     BatchData,
     DataSpec,
@@ -49,6 +59,7 @@ from strategy_agent.wiring import SIMULATED, load_markets, replay_ports, unsuppo
 
 MAX_PARALLEL_RUNS = 8
 MAX_FAILED_TRIES = 3  # a candle whose cycle fails this many times in a row fails the run
+MAX_FALLBACK_CYCLES = 3  # this many cycles in a row decided by the fallback fail the run
 NAME_CHARS = 80
 
 
@@ -101,12 +112,20 @@ class BacktestPlan:
 
 @dataclass(frozen=True)
 class RunOutcome:
-    """How one run ended: its stored run row, strategy id and cycles."""
+    """How one run ended: its stored run row and cycles.
+
+    ``cycles``: cycles run; ``window_cycles``: cycles its window holds (``None``
+    when not known, e.g. a run read back from the database); ``fallback_cycles``:
+    cycles decided by the fallback policy ``fallback`` instead of the model.
+    """
 
     label: str
     run: Run
     cycles: int
     failed_cycles: int
+    window_cycles: int | None = None
+    fallback_cycles: int = 0
+    fallback: str | None = None
 
 
 def plan_backtest(
@@ -160,7 +179,9 @@ def plan_backtest(
         )
         for c in configs
     ]
-    notes = _window_notes(from_ms, to_ms, windows[0])
+    notes = window_notes(from_ms, to_ms, windows[0]) + sample_notes(
+        [(c.label, c.request.llm) for c in configs], samples
+    )
     runs: list[PlannedRun] = []
     estimates: list[ConfigEstimate] = []
     for entry, window in zip(configs, windows, strict=True):
@@ -260,7 +281,7 @@ def _execute(
     from strategy_agent.replay_speed import relaxed_collector
 
     sid, config = row.strategy_id, planned.request.llm
-    cycles = failed = tries = 0
+    cycles = failed = tries = fell_back = in_row = 0
     status: RunStatus = "done"
     reason: str | None = None
     with SqliteStore(db_path) as store:
@@ -300,13 +321,23 @@ def _execute(
                         status = "failed"
                         reason = f"the cycle at {report.ts} failed {tries} times: {report.error}"
                         break
+                    audit = report.result.audit if report.result else {}
+                    if "fallback_used" in audit:  # the policy was asked this cycle
+                        in_row = in_row + 1 if audit["fallback_used"] else 0
+                        fell_back += bool(audit["fallback_used"])
+                    if in_row >= MAX_FALLBACK_CYCLES:
+                        status, reason = "failed", fallback_failure(in_row, audit, config)
+                        break
                 runtime.flush()
         except StrategyHalted as halted:
             status, reason = "failed", str(halted)
         except Exception as error:  # one broken run must not take the batch down
             status, reason = "failed", f"{type(error).__name__}: {error}"
         spent = budget.spent(row.id)
-        return _finish(store, planned, row, status, reason, cycles, failed, spent)
+        if fell_back and reason is None:  # done, with some cycles the model did not decide
+            reason = fallback_note(fell_back, cycles, config.fallback)
+        outcome = _finish(store, planned, row, status, reason, cycles, failed, spent)
+        return replace(outcome, fallback_cycles=fell_back, fallback=config.fallback)
 
 
 def _finish(
@@ -335,7 +366,7 @@ def _finish(
     ended = {"done": "backtest done", "stopped": "backtest stopped", "failed": "backtest failed"}
     text = ended[status] + (f": {reason}" if reason else "")
     store.set_status(row.strategy_id, "stopped" if status != "failed" else "error", text, _now())
-    return RunOutcome(planned.label, run, cycles, failed)
+    return RunOutcome(planned.label, run, cycles, failed, planned.window.cycles)
 
 
 def _advance(progress: Progress | None, before: Spend, after: Spend) -> None:
@@ -395,21 +426,6 @@ def _common_spec(configs: Sequence[ConfigEntry]) -> DataSpec:
             f"same candles"
         )
     return specs.pop()
-
-
-def _window_notes(from_ms: int, to_ms: int, window: RunWindow) -> list[str]:
-    from strategy_agent.backtest.window import utc
-
-    notes = []
-    step = window.step_ms
-    if window.first_ms > -(-from_ms // step) * step:
-        notes.append(
-            f"the window starts at {utc(window.first_ms)} UTC: the first candle with a full "
-            f"lookback behind it in the data"
-        )
-    if window.last_ms < to_ms // step * step:
-        notes.append(f"the window ends at {utc(window.last_ms)} UTC: the last candle in the data")
-    return notes
 
 
 def _now() -> int:

@@ -29,7 +29,12 @@ def figures(label: str, returns: list[float], sharpe: list[float], **run: Any) -
         for key, item in run.items():
             setattr(stored, key, item)
         out.append(
-            SimpleNamespace(outcome=SimpleNamespace(label=label, run=stored), metrics=metrics)
+            SimpleNamespace(
+                outcome=SimpleNamespace(
+                    label=label, run=stored, cycles=10, window_cycles=10, fallback_cycles=0
+                ),
+                metrics=metrics,
+            )
         )
     return out
 
