@@ -150,7 +150,7 @@ def _cells(row: ConfigRow, others_sampled: bool) -> list[str]:
         _number(_mean_or_none([m.buy_and_hold_return_pct for m in runs]), "{:+.2f}"),
         _summary(row.sharpe, "{:.2f}"),
         _number(_mean_or_none([m.max_drawdown_pct for m in runs]), "{:.2f}"),
-        _number(_mean([m.trades for m in runs]), "{:g}"),
+        count_text(_mean([m.trades for m in runs])),
         _number(_mean([m.fees_paid for m in runs]), "{:,.2f}"),
         "-" if builtin else f"{tokens:,}",
         "-" if builtin else ("?" if None in spent else f"${sum(s or 0.0 for s in spent):,.4f}"),
@@ -213,6 +213,11 @@ def _summary(summary: SampleSummary, form: str) -> str:
     if summary.low is None or summary.high is None:
         return form.format(summary.mean)
     return f"{form.format(summary.mean)} [{form.format(summary.low)}, {form.format(summary.high)}]"
+
+
+def count_text(mean: float) -> str:
+    """A count, or the mean count of several samples to one decimal (``4.3``, ``1,204``)."""
+    return f"{mean:,.0f}" if mean == int(mean) else f"{mean:,.1f}"
 
 
 def _number(value: float | None, form: str) -> str:

@@ -79,3 +79,9 @@ def test_a_version_6_database_gains_the_in_sample_column(db_path: Path) -> None:
             data_source="simulated", now_ms=2, in_sample="in-sample for this model: x",
         )  # fmt: skip
         assert get_run(upgraded, marked.id).in_sample == "in-sample for this model: x"
+
+
+def test_a_mean_count_of_samples_has_one_decimal_and_a_count_none() -> None:
+    from strategy_agent.backtest.compare import count_text
+
+    assert [count_text(v) for v in (13 / 3, 6.0, 1204.0, 0.0)] == ["4.3", "6", "1,204", "0"]
