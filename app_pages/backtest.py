@@ -16,6 +16,7 @@ from strategy_agent.views.strategies import builtin_models
 PLAN = "backtest_plan"  # (signature, plan) of the last estimate
 PLAN_ERROR = "backtest_plan_error"
 BATCH = "backtest_batch"  # the batch the comparison shows
+ENDED_SEEN = "backtest_batch_ended_seen"  # a batch whose end is no longer announced
 DEFAULT_FROM = date(2025, 1, 3)
 DEFAULT_TO = date(2025, 1, 16)
 MAX_SAMPLES = 50
@@ -180,6 +181,7 @@ def estimate(entries: list[ConfigEntry], signature: tuple, spec: Any, budget: fl
         ):
             st.session_state.pop(PLAN, None)
             st.session_state.pop(PLAN_ERROR, None)
+            st.session_state[ENDED_SEEN] = st.session_state.get(BATCH)  # its end was seen
             try:
                 with (
                     st.spinner("Loading the candles and rendering sample prompts..."),
@@ -224,4 +226,4 @@ def estimate(entries: list[ConfigEntry], signature: tuple, spec: Any, budget: fl
 
 
 setup()
-panels.results(jobs, BATCH)
+panels.results(jobs, BATCH, ENDED_SEEN)

@@ -271,14 +271,15 @@ def run_marks(store: SqliteStore) -> dict[str, RunMark]:
     no config parsed)."""
     rows = store.db.execute(
         "SELECT strategy_id, kind, batch_id, window_from_ms, window_to_ms, data_source, "
-        "data_hash, status, in_sample FROM runs ORDER BY created_ts, rowid"
+        "data_hash, status, in_sample, status_reason FROM runs ORDER BY created_ts, rowid"
     ).fetchall()
     return {str(row[0]): RunMark(*row[1:]) for row in rows}
 
 
 @dataclass(frozen=True)
 class RunMark:
-    """A run's kind, batch, window (epoch ms), data source and hash, status and in-sample mark."""
+    """A run's kind, batch, window (epoch ms), data source and hash, status, in-sample mark
+    and why it ended so (``status_reason``, ``None`` when it gave none)."""
 
     kind: RunKind
     batch_id: str | None
@@ -288,6 +289,7 @@ class RunMark:
     data_hash: str | None
     status: RunStatus
     in_sample: str | None
+    status_reason: str | None = None
 
 
 def run_mark(store: SqliteStore, strategy_id: str) -> RunMark | None:
@@ -295,7 +297,8 @@ def run_mark(store: SqliteStore, strategy_id: str) -> RunMark | None:
     lookup, no config parsed)."""
     row = store.db.execute(
         "SELECT kind, batch_id, window_from_ms, window_to_ms, data_source, data_hash, status, "
-        "in_sample FROM runs WHERE strategy_id = ? ORDER BY created_ts DESC, rowid DESC LIMIT 1",
+        "in_sample, status_reason FROM runs WHERE strategy_id = ? "
+        "ORDER BY created_ts DESC, rowid DESC LIMIT 1",
         [strategy_id],
     ).fetchone()
     return None if row is None else RunMark(*row)

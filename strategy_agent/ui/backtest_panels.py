@@ -32,6 +32,7 @@ from strategy_agent.views.backtest_compare import (
     batch_comparison,
     batch_label,
     batches,
+    shown_columns,
 )
 from strategy_agent.views.charts import comparison_figure
 from strategy_agent.views.leaderboard_windows import rank
@@ -71,7 +72,12 @@ def estimate_panel(summary: PlanSummary, budget: float | None) -> bool:
     cols[0].metric("Runs", f"{summary.runs:,}", border=True)
     cols[1].metric("Cycles", f"{summary.cycles:,}", border=True)
     cols[2].metric("LLM calls", f"{summary.calls:,}", border=True)
-    cols[3].metric("Tokens (estimate)", f"~{summary.tokens:,}", border=True)
+    cols[3].metric(
+        "Tokens (estimate)",
+        f"~{fmt.compact(summary.tokens)}",
+        border=True,
+        help=f"About {summary.tokens:,} prompt and completion tokens in all.",
+    )
     dollars = "unknown" if summary.cost_usd is None else fmt.usd(summary.cost_usd)
     cols[4].metric("Dollars (estimate)", dollars, border=True)
     table(pd.DataFrame(summary.estimate_rows), FORMATS, key="bt_estimate_table")
@@ -97,8 +103,9 @@ def estimate_panel(summary: PlanSummary, budget: float | None) -> bool:
     return False
 
 
-def results(jobs: BacktestJobs, batch_key: str) -> None:
-    """The progress of the chosen batch while it runs, then its comparison."""
+def results(jobs: BacktestJobs, batch_key: str, quiet_key: str | None = None) -> None:
+    """The progress of the chosen batch while it runs, then its comparison; how the batch
+    ended is said until a new estimate (which puts the batch's id under ``quiet_key``)."""
     chosen = st.session_state.get(batch_key)
     job = jobs.get(chosen) if chosen else None
     running = job is not None and job.running  # before reading the runs: they are final if not
@@ -130,7 +137,7 @@ def results(jobs: BacktestJobs, batch_key: str) -> None:
         if job is not None and running:
             _progress(job)
             return
-        if job is not None:
+        if job is not None and (quiet_key is None or st.session_state.get(quiet_key) != chosen):
             _ended(job)
         _comparison(chosen)
 
@@ -216,6 +223,7 @@ def _table(comparison: BatchComparison) -> None:
     key = f"bt_compare_{comparison.batch_id}"
     by = selected_column(key) or "Return (%)"
     ranked = rank(comparison.table, by)
+    llm = bool(comparison.table["LLM tokens"].notna().any())  # else every config is a rule
     st.caption(
         f"Window {comparison.window} on {comparison.data}: every config replayed the same "
         f"candles. Ranked by {by} (missing values last); click a column header to rank by it."
@@ -231,7 +239,9 @@ def _table(comparison: BatchComparison) -> None:
         ranked,
         key,
         FORMATS,
+        column_order=["#", *shown_columns(comparison.sampled, llm)],
         column_config={
+            "#": st.column_config.NumberColumn(pinned=True),
             "Config": st.column_config.TextColumn(pinned=True),
             "Notes": st.column_config.TextColumn(width="large"),
         },
@@ -240,5 +250,6 @@ def _table(comparison: BatchComparison) -> None:
         "Buy & hold: equal weight in the config's own symbols over the same candles, fee on "
         "entry and exit. Under 10 closed trades is too few to judge. In-sample: the window "
         "starts before the model's training cutoff, so it may have known what happened. "
+        "More figures to the right; the table's eye icon shows the columns left out. "
         "Formulas: README, Metrics."
     )

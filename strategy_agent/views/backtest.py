@@ -264,6 +264,32 @@ def csv_spec(files: Sequence[tuple[str, Path]]) -> DataSpec:
     return DataSpec("csv", files=tuple((symbol.strip(), str(path)) for symbol, path in files))
 
 
+def check_uploads(entries: Sequence[ConfigEntry], spec: DataSpec) -> None:
+    """``ConfigurationError`` in the page's words when the uploaded files do not cover every
+    symbol the configs trade (which symbols lack a file, and which configs trade them)."""
+    named = {symbol for symbol, _ in spec.files if symbol}
+    bare = sum(1 for symbol, _ in spec.files if not symbol)
+    traded: dict[str, list[str]] = {}
+    for entry in entries:
+        for symbol in entry.request.trading.symbols:
+            traded.setdefault(symbol, []).append(entry.label)
+    several = any(len(set(e.request.trading.symbols)) > 1 for e in entries)
+    if bare and (bare > 1 or named or several):
+        raise ConfigurationError(
+            f"The configs trade {', '.join(sorted(traded))}: type the symbol of each uploaded "
+            f"file ({bare} file{'s' * (bare != 1)} without one)"
+        )
+    if bare:
+        return
+    missing = [symbol for symbol in sorted(traded) if symbol not in named]
+    if missing:
+        lacking = "; ".join(f"{symbol} ({', '.join(traded[symbol])})" for symbol in missing)
+        raise ConfigurationError(
+            f"No uploaded file for {lacking}: upload a CSV of each of these symbols and type "
+            f"its symbol next to it, or pick configs that trade only the uploaded symbols"
+        )
+
+
 def guess_symbol(file_name: str, symbols: Sequence[str]) -> str:
     """The configs' symbol a file name names (``btc_1h.csv`` -> ``BTC/USDT``), else ``""``."""
     words = set(re.split(r"[^a-z0-9]+", file_name.lower()))
@@ -293,6 +319,8 @@ def make_plan(
     (included, UTC); ``ConfigurationError`` says what cannot run."""
     if last_day < first_day:
         raise ConfigurationError("the last day is before the first day")
+    if spec.kind == "csv":
+        check_uploads(entries, spec)
     return plan_backtest(
         entries,
         from_ms=day_ms(first_day),

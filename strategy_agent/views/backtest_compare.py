@@ -68,6 +68,32 @@ COMPARISON_COLUMNS = [
     "LLM cost (USD)",
     "Notes",
 ]
+FIRST_SHOWN = [  # what a comparison is read for, in the first screen width (~1,400 px)
+    "Config",
+    "Samples",
+    "Return (%)",
+    "Return 95 % interval",
+    "Buy & hold (%)",
+    "Sharpe",
+    "Trades",
+    "Fees (USDT)",
+    "LLM tokens",
+    "LLM cost (USD)",
+    "Notes",
+]
+SAMPLE_COLUMNS = ("Samples", "Return 95 % interval", "Sharpe 95 % interval")
+LLM_COLUMNS = ("LLM tokens", "LLM cost (USD)")
+
+
+def shown_columns(sampled: bool, llm: bool = True) -> list[str]:
+    """The comparison's columns in the order the page shows them: ``FIRST_SHOWN``, then the
+    rest of ``COMPARISON_COLUMNS``. Left out: the sample columns without samples (each
+    would say "one sample", as Notes does), the LLM columns when no config calls an LLM."""
+    hidden = set(() if sampled else SAMPLE_COLUMNS) | set(() if llm else LLM_COLUMNS)
+    order = FIRST_SHOWN + [c for c in COMPARISON_COLUMNS if c not in FIRST_SHOWN]
+    return [c for c in order if c not in hidden]
+
+
 RUN_COLUMNS = [
     "Config",
     "Sample",
@@ -256,7 +282,7 @@ def _window(runs: Sequence[Run]) -> str:
         return ""
     first = min(a for a, _ in spans)
     last = max(b for _, b in spans if b is not None)
-    return f"{fmt.ts(first)} → {fmt.ts(last)} UTC"
+    return f"{fmt.ts(first).removesuffix(' UTC')} → {fmt.ts(last)}"
 
 
 def _data(runs: Sequence[Run]) -> str:

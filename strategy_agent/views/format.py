@@ -81,6 +81,26 @@ def integer(value: float | None) -> str:
     return f"{int(value):,}"
 
 
+def compact(value: float | None) -> str:
+    """A count in at most four significant characters: ``950``, ``12.3k``, ``1.03M``, ``2.5B``
+    (for a tile that must not be cut off; exact counts go in tables)."""
+    if _missing(value):
+        return DASH
+    assert value is not None
+    size = abs(value)
+    if size < 1000:
+        return f"{value:,.0f}"
+    for scale, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if size >= scale * 0.9995 or unit == "k":
+            scaled = value / scale
+            digits = max(0, 2 - len(str(int(round(abs(scaled), 2)))) + 1)
+            text = f"{scaled:.{digits}f}"
+            if "." in text:
+                text = text.rstrip("0").rstrip(".")
+            return f"{text}{unit}"
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def when(value: datetime | None) -> str:
     """A datetime (or pandas Timestamp) as ``2025-01-06 14:00``."""
     if value is None or value != value:  # NaT compares unequal to itself

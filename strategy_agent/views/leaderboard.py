@@ -20,8 +20,10 @@ row whose figures cannot be computed at all shows "n/a" with the reason, while
 the others render.
 
 Backtest runs sit next to live strategies: a run is ranked only against runs
-over the same window and the same data (its ``runs`` row: window, data source
-and sha256), and a run in-sample for its model says so in its note.
+over the same window and the same data (its ``runs`` row: window and data
+sha256, whatever path named the file), its Status is the run's own (done,
+stopped or failed, with the reason), and a run in-sample for its model says so
+in its note.
 
 Speed: a finished run's figures are read from its ``runs`` row (stored when it
 ended, ``trading_history.run_figures``: valid only while its last cycle and
@@ -61,9 +63,11 @@ from strategy_agent.views.leaderboard_curves import (
 from strategy_agent.views.leaderboard_windows import (
     MarketWindow,
     RunDataWindow,
+    is_backtest,
     market_window,
     rank,
     run_data_window,
+    run_status,
 )
 
 if TYPE_CHECKING:
@@ -221,9 +225,10 @@ def _build(store: SqliteStore) -> Leaderboard:
         except Exception as error:  # one unreadable strategy never takes the board down
             window = None
             rows.append(_unreadable_row(strategy_id, name, status, error, board))
-        group = groups.setdefault(
-            "unreadable" if window is None else window.key, WindowGroup(window, [])
-        )
+        key = "unreadable" if window is None else window.key
+        group = groups.setdefault(key, WindowGroup(window, []))
+        if isinstance(group.window, RunDataWindow) and isinstance(window, RunDataWindow):
+            group = groups[key] = WindowGroup(group.window.joined(window), group.ids)
         group.ids.append(strategy_id)
     board.drawn = drawn
     board.windows = sorted(groups.values(), key=_group_order)
@@ -237,7 +242,7 @@ def _build(store: SqliteStore) -> Leaderboard:
 
 def _window_of(request: UserRequest, figures: StrategyFigures, mark: RunMark | None) -> Window:
     """A backtest run's window and data (its ``runs`` row), else the span it traded."""
-    if mark is not None and mark.kind == "backtest":
+    if is_backtest(mark):
         return run_data_window(mark, request.trading.interval, figures.span)
     return market_window(request, figures.span)
 
@@ -322,7 +327,7 @@ def _row(strategy: StrategyRow, figures: StrategyFigures, mark: RunMark | None) 
     equity = figures.equity if figures.equity is not None else capital
     return {
         "Strategy": live_label(request, strategy.name),
-        "Status": strategy.status,
+        "Status": run_status(mark) if is_backtest(mark) else strategy.status,
         "Note": "; ".join(notes) or None,
         "Return (%)": run.net_return_pct,
         "Buy & hold (%)": run.buy_and_hold_return_pct,

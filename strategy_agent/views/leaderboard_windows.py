@@ -7,7 +7,8 @@ candle (their first and last cycle, to the candle). Each such window is a
 group; the Leaderboard ranks inside a group and never across groups, so a
 6-cycle strategy is never ranked above a 900-cycle one. A backtest run's window
 is its ``runs`` row's (``RunDataWindow``): runs are ranked only against runs
-over the same window of the same data (the sha256 of the candles or CSV file).
+over the same window of the same data (the sha256 of the candles or CSV file,
+whatever path named the file).
 
 ``rank`` orders one group's rows best first by any column: higher is better,
 except for the columns in ``LOWER_IS_BETTER``; a missing or "n/a" figure always
@@ -17,8 +18,10 @@ ranks last, never as 0.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import PurePath
+from typing import TYPE_CHECKING, TypeGuard
 
 import numpy as np
 import pandas as pd
@@ -42,6 +45,7 @@ LOWER_IS_BETTER = frozenset(
         "Cost per trade (USD)",
     }
 )
+STATUS_REASON_CHARS = 80  # of a run's reason in its Status cell
 TEXT_ORDER = frozenset({"Strategy", "Status", "Note", "Model", "Prompt", "Config", "Notes"})
 
 
@@ -91,17 +95,22 @@ def market_window(request: UserRequest, span: tuple[int, int, int] | None) -> Ma
 
 @dataclass(frozen=True)
 class RunDataWindow:
-    """The window and data of a backtest run: its data source and sha256, first and last
-    candle it decided on (open times, epoch ms; ``None`` before its first cycle)."""
+    """The window and data of a backtest run: its data sources and sha256, first and last
+    candle it decided on (open times, epoch ms; ``None`` before its first cycle).
 
-    data_source: str
+    Runs are grouped by data hash and window (``key``); the sources only name the data
+    (the same CSV run by its path and uploaded on the page is one file, one group).
+    Without a hash, the source is the data's identity.
+    """
+
+    data_sources: tuple[str, ...]
     data_hash: str | None
     first_ts: int | None
     last_ts: int | None
 
     @property
     def label(self) -> str:
-        data = self.data_source
+        data = data_label(self.data_sources)
         if self.data_hash:
             data += f" (data sha256 {self.data_hash[:12]})"
         if self.first_ts is None or self.last_ts is None:
@@ -110,8 +119,34 @@ class RunDataWindow:
 
     @property
     def key(self) -> str:
-        """A short stable name of the window (for widget keys)."""
-        return hashlib.sha1(repr(self).encode()).hexdigest()[:12]
+        """A short stable name of the window and data (for grouping and widget keys)."""
+        data = self.data_hash or repr(self.data_sources)
+        return hashlib.sha1(repr((data, self.first_ts, self.last_ts)).encode()).hexdigest()[:12]
+
+    def joined(self, other: RunDataWindow) -> RunDataWindow:
+        """This window naming ``other``'s sources too (same ``key``)."""
+        sources = tuple(sorted(set(self.data_sources) | set(other.data_sources)))
+        return RunDataWindow(sources, self.data_hash, self.first_ts, self.last_ts)
+
+
+_UPLOAD_HASH = re.compile(r"-[0-9a-f]{16}(\.csv)$", re.IGNORECASE)
+
+
+def data_label(sources: tuple[str, ...]) -> str:
+    """A person's name of data sources: ``csv:/tmp/x.csv`` and the page's upload
+    ``csv:data/uploads/x-<16 hex>.csv`` are both ``CSV x.csv``; ``simulated`` and
+    ``store:okx`` as they are."""
+    names: list[str] = []
+    for source in sources:
+        kind, _, rest = source.partition(":")
+        if kind != "csv" or not rest:
+            name = source
+        else:
+            files = [PurePath(item.partition("=")[2] or item).name for item in rest.split(",")]
+            name = "CSV " + ", ".join(_UPLOAD_HASH.sub(r"\1", f) for f in files)
+        if name not in names:
+            names.append(name)
+    return " / ".join(names)
 
 
 def run_data_window(
@@ -123,7 +158,23 @@ def run_data_window(
     if mark.status == "running":
         bar = interval_ms(interval)  # a cycle at ts decides on the candle opened at ts - bar
         first, last = (None, None) if span is None else (span[0] - bar, span[1] - bar)
-    return RunDataWindow(mark.data_source, mark.data_hash, first, last)
+    return RunDataWindow((mark.data_source,), mark.data_hash, first, last)
+
+
+def is_backtest(mark: RunMark | None) -> TypeGuard[RunMark]:
+    """True for the mark of a backtest run."""
+    return mark is not None and mark.kind == "backtest"
+
+
+def run_status(mark: RunMark) -> str:
+    """A run's own status (its ``runs`` row, not its strategy row's): ``done``, or
+    ``stopped: <reason>``, shortened to ``STATUS_REASON_CHARS``."""
+    reason = " ".join((mark.status_reason or "").split())
+    if not reason:
+        return mark.status
+    if len(reason) > STATUS_REASON_CHARS:
+        reason = reason[: STATUS_REASON_CHARS - 1] + "…"
+    return f"{mark.status}: {reason}"
 
 
 def rank(table: pd.DataFrame, by: str = DEFAULT_RANK_BY) -> pd.DataFrame:
