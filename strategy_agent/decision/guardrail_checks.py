@@ -7,6 +7,7 @@ runs them over a whole plan (see its module docstring for the semantics).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -206,13 +207,19 @@ def check_max_positions(
 
 
 # --- clamps (new target, reason or None) -----------------------------------------------------
-# A clamp formats its reason only when it moves the target (most items pass untouched).
 
 
-def _clamped(target: float, new_target: float, reason: str) -> tuple[float, str | None]:
+def _clamped(
+    target: float, new_target: float, reason: Callable[[], str]
+) -> tuple[float, str | None]:
+    """``(new_target, "reason: target a -> b")``, or ``(target, None)`` when nothing moved.
+
+    ``reason`` is called only when the target moved: most items pass untouched,
+    and formatting the limit's figures would be wasted on them.
+    """
     if new_target == target:
         return target, None
-    return new_target, f"{reason}: target {_num(target)} -> {_num(new_target)}"
+    return new_target, f"{reason()}: target {_num(target)} -> {_num(new_target)}"
 
 
 def clamp_short(target: float, current: float, allow_short: bool) -> tuple[float, str | None]:
@@ -220,7 +227,9 @@ def clamp_short(target: float, current: float, allow_short: bool) -> tuple[float
     if allow_short:
         return target, None
     new_target = clamp_into_band(target, current, 0.0, math.inf)
-    return _clamped(target, new_target, "shorting is not allowed (spot, or allow_short off)")
+    return _clamped(
+        target, new_target, lambda: "shorting is not allowed (spot, or allow_short off)"
+    )
 
 
 def clamp_position_qty(
@@ -230,9 +239,7 @@ def clamp_position_qty(
     if max_qty is None:
         return target, None
     new_target = clamp_into_band(target, current, -max_qty, max_qty)
-    if new_target == target:
-        return target, None
-    return _clamped(target, new_target, f"max_position_qty is {_num(max_qty)}")
+    return _clamped(target, new_target, lambda: f"max_position_qty is {_num(max_qty)}")
 
 
 def clamp_position_notional(
@@ -242,10 +249,11 @@ def clamp_position_notional(
     cap_notional = max(0.0, max_pct * equity)
     cap_qty = cap_notional / unit_value
     new_target = clamp_into_band(target, current, -cap_qty, cap_qty)
-    if new_target == target:
-        return target, None
-    reason = f"max_position_pct {max_pct:.0%} of equity {equity:,.2f} is {cap_notional:,.2f}"
-    return _clamped(target, new_target, reason)
+    return _clamped(
+        target,
+        new_target,
+        lambda: f"max_position_pct {max_pct:.0%} of equity {equity:,.2f} is {cap_notional:,.2f}",
+    )
 
 
 def clamp_gross(
@@ -273,12 +281,13 @@ def clamp_gross(
     )
     # Moving toward zero always lowers gross exposure, so [0, current] stays allowed.
     new_target = clamp_into_band(target, current, min(low, 0.0), max(high, 0.0))
-    if new_target == target:
-        return target, None
-    reason = (
-        f"max_gross_exposure {max_gross:g}x equity {equity:,.2f} (other positions {other:,.2f})"
+    return _clamped(
+        target,
+        new_target,
+        lambda: (
+            f"max_gross_exposure {max_gross:g}x equity {equity:,.2f} (other positions {other:,.2f})"
+        ),
     )
-    return _clamped(target, new_target, reason)
 
 
 def clamp_net(
@@ -290,12 +299,14 @@ def clamp_net(
     low = (-bound - other) / unit_value
     high = (bound - other) / unit_value
     new_target = clamp_into_band(target, current, low, high)
-    if new_target == target:
-        return target, None
-    reason = (
-        f"max_net_exposure {max_net:g}x equity {equity:,.2f} (net of other positions {other:,.2f})"
+    return _clamped(
+        target,
+        new_target,
+        lambda: (
+            f"max_net_exposure {max_net:g}x equity {equity:,.2f} "
+            f"(net of other positions {other:,.2f})"
+        ),
     )
-    return _clamped(target, new_target, reason)
 
 
 def clamp_cash(
@@ -304,10 +315,11 @@ def clamp_cash(
     """Clamp a spot buy to what ``cash`` pays, ``unit_cost`` including fee and slippage."""
     affordable = max(0.0, cash) / unit_cost
     new_target = clamp_into_band(target, current, -math.inf, current + affordable)
-    if new_target == target:
-        return target, None
-    reason = f"cash {cash:,.2f} (with this plan's sales, after fees and slippage)"
-    return _clamped(target, new_target, reason)
+    return _clamped(
+        target,
+        new_target,
+        lambda: f"cash {cash:,.2f} (with this plan's sales, after fees and slippage)",
+    )
 
 
 # --- rounding -------------------------------------------------------------------------------
