@@ -118,9 +118,9 @@ class RecentParses:
     again. A plan whose parse never read the positions (no item said a word of
     ``POSITION_KINDS`` such as reduce or close_long; which words it says depends on
     the reply and symbols alone) is reused whatever is held; any other only for the
-    same positions (compared by value: 0.0 and -0.0 read alike). A reply that is no plan raises each time. The least
-    recently used entry goes first; 32 hold the repeats, more only cost the garbage
-    collector.
+    same positions (compared by value: 0.0 and -0.0 read alike). A reply that is no
+    plan raises each time. The least recently used entry goes first; 32 hold the
+    repeats, more only cost the garbage collector.
     """
 
     def __init__(self, size: int = 32) -> None:

@@ -23,12 +23,12 @@ from strategy_agent.decision.prompt_market import (
     render_series,
 )
 from strategy_agent.decision.prompt_numbers import (
-    MEMO_SIZE,
     MISSING,
     all_finite,
     format_ts,
     num,
     num_writer,
+    remember,
     signed_money,
     signed_percent,
     trim_fixed,
@@ -190,9 +190,7 @@ def _digest_cells(entry: TradeDigestEntry) -> str:
             _score(score) if score is not None else MISSING,
         ]
     )
-    if len(_DIGEST_ROWS) >= MEMO_SIZE:
-        _DIGEST_ROWS.clear()
-    _DIGEST_ROWS[symbol] = entry, cells
+    remember(_DIGEST_ROWS, symbol, (entry, cells))
     return cells
 
 

@@ -15,9 +15,10 @@ from datetime import UTC, datetime
 from math import floor as _floor
 from math import isfinite as _isfinite
 from math import log10 as _log10
-from typing import Any
+from typing import Any, TypeVar
 
 MISSING = "-"
+T = TypeVar("T")
 MEMO_SIZE = 1_024  # entries of a memo; a full memo is emptied
 _FLOAT_ONLY = frozenset({float})
 _NUM_WRITERS: dict[int, Callable[[float], str]] = {}  # num's writer for each digits
@@ -119,7 +120,7 @@ def finite_list(values: Any) -> list[float]:
     if not isinstance(values, list | tuple):
         return []
     if set(map(type, values)) <= _FLOAT_ONLY:  # the usual case: the same test, cheaper
-        if _isfinite(sum(values)):  # a NaN or an infinity makes the sum one too
+        if all_finite(values):
             return list(values)
         return [v for v in values if _isfinite(v)]
     return [
@@ -154,8 +155,9 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join("|".join(cells) for cells in [header, *rows])
 
 
-def remember(memo: dict[Any, str], key: Any, text: str) -> None:
-    """Keep ``text`` under ``key`` (a full memo is emptied first)."""
+def remember(memo: dict[Any, T], key: Any, value: T) -> None:
+    """Keep ``value`` (a text, or what it was written from) under ``key`` (a full memo is
+    emptied first)."""
     if len(memo) >= MEMO_SIZE:
         memo.clear()
-    memo[key] = text
+    memo[key] = value
