@@ -32,21 +32,7 @@ def candles_from_columns(
     ints), with the values of ``ohlcv`` (float64, shape ``(5, len(stamps))``, rows open,
     high, low, close, volume), as ``Candle(...)`` builds them (``ValidationError`` likewise)."""
     opens, highs, lows, closes, volumes = ohlcv.tolist()
-    if not _all_valid(instrument, interval, stamps, ohlcv):
-        return [
-            Candle(
-                ts=ts,
-                instrument=instrument,
-                open=o,
-                high=h,
-                low=lo,
-                close=c,
-                volume=v,
-                interval=interval,  # type: ignore[arg-type]  # validated here
-            )
-            for ts, o, h, lo, c, v in zip(stamps, opens, highs, lows, closes, volumes, strict=True)
-        ]
-    build = _build
+    build = _build if _all_valid(instrument, interval, stamps, ohlcv) else _validated
     return [
         build(
             {
@@ -62,6 +48,11 @@ def candles_from_columns(
         )
         for ts, o, h, lo, c, v in zip(stamps, opens, highs, lows, closes, volumes, strict=True)
     ]
+
+
+def _validated(fields: dict[str, object]) -> Candle:
+    """``Candle(**fields)``: validation says what is wrong with a candle."""
+    return Candle(**fields)  # type: ignore[arg-type]
 
 
 def _all_valid(
