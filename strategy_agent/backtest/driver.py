@@ -2,8 +2,8 @@
 
 ``planning.plan_backtest`` (re-exported here with the plan's types) loads the
 batch's candles once and fixes each config's window, its samples, the cost
-estimate and the in-sample marks. ``run_backtest`` then stores one strategy row and one ``runs`` row (kind ``backtest``, one
-batch id) per config and sample, and runs them side by side in threads: each
+estimate and the in-sample marks. ``run_backtest`` then stores one strategy
+row and one ``runs`` row (kind ``backtest``, one batch id) per config and sample, and runs them side by side in threads: each
 opens its runtime through ``factory.open_runtime`` on ports built by
 ``wiring.replay_ports`` (the batch's candles, its own ``ManualClock``) and calls
 ``StrategyRuntime.step``, i.e. ``DecisionCoordinator.run_once``, the very path

@@ -90,15 +90,10 @@ def compact(value: float | None) -> str:
     size = abs(value)
     if size < 1000:
         return f"{value:,.0f}"
-    for scale, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if size >= scale * 0.9995 or unit == "k":
-            scaled = value / scale
-            digits = max(0, 2 - len(str(int(round(abs(scaled), 2)))) + 1)
-            text = f"{scaled:.{digits}f}"
-            if "." in text:
-                text = text.rstrip("0").rstrip(".")
-            return f"{text}{unit}"
-    raise AssertionError("unreachable")  # pragma: no cover
+    # the largest unit that keeps the number at least 1 once rounded to 3 digits
+    scale, unit = next(u for u in ((1e9, "B"), (1e6, "M"), (1e3, "k")) if size >= u[0] * 0.9995)
+    scaled = value / scale
+    return (f"{scaled:.3g}" if abs(scaled) < 999.5 else f"{scaled:.0f}") + unit
 
 
 def when(value: datetime | None) -> str:
