@@ -128,35 +128,28 @@ def plan_backtest(
             resolve_api_key(entry.request.llm, session_key=session)
     spec = spec or _common_spec(configs)
     data = load_batch(spec, [c.request for c in configs], to_ms, store)
-    windows = [
-        data.window(
-            c.request.trading.symbols,
-            c.request.trading.interval,
-            c.request.trading.lookback,
-            from_ms,
-            to_ms,
-        )
-        for c in configs
-    ]
+
+    def windows(first_ms: int, last_ms: int) -> list[RunWindow]:
+        return [
+            data.window(
+                c.request.trading.symbols,
+                c.request.trading.interval,
+                c.request.trading.lookback,
+                first_ms,
+                last_ms,
+            )
+            for c in configs
+        ]
+
+    own = windows(from_ms, to_ms)
     # one window for all: the latest start and the earliest end any config allows
-    start = max(w.first_ms for w in windows)
-    end = min(w.last_ms for w in windows)
-    windows = [
-        data.window(
-            c.request.trading.symbols,
-            c.request.trading.interval,
-            c.request.trading.lookback,
-            start,
-            end,
-        )
-        for c in configs
-    ]
-    notes = window_notes(from_ms, to_ms, windows[0]) + sample_notes(
+    common = windows(max(w.first_ms for w in own), min(w.last_ms for w in own))
+    notes = window_notes(from_ms, to_ms, common[0]) + sample_notes(
         [(c.label, c.request.llm) for c in configs], samples
     )
     runs: list[PlannedRun] = []
     estimates: list[ConfigEstimate] = []
-    for entry, window in zip(configs, windows, strict=True):
+    for entry, window in zip(configs, common, strict=True):
         count = 1 if entry.request.llm.is_builtin else samples
         if entry.request.exchange.exchange_id != SIMULATED:  # the rules, loaded once
             load_markets(entry.request.exchange.exchange_id, entry.request.exchange.api_url)
@@ -175,9 +168,9 @@ def plan_backtest(
             )
     needs = [
         (c.request.trading.symbols, w, c.request.trading.lookback)
-        for c, w in zip(configs, windows, strict=True)
+        for c, w in zip(configs, common, strict=True)
     ]
-    estimate = CostEstimate(max(w.cycles for w in windows), samples, estimates)
+    estimate = CostEstimate(max(w.cycles for w in common), samples, estimates)
     return BacktestPlan(data, runs, estimate, samples, data.data_hash(needs), notes)
 
 

@@ -184,6 +184,8 @@ def test_the_budget_stops_every_run_cleanly_with_what_was_spent(
         assert store.get_strategy(run.strategy_id).status == "stopped"
     assert "stopped: budget of $0.50 reached" in err
     assert "stopped: budget of $0.50 reached" in out  # the table's note
+    row = next(line for line in out.splitlines() if line.startswith("LLM "))
+    assert f"partial: {requests} of 72 cycles" in row  # a shorter span than its window
 
 
 def test_an_llm_backtest_is_not_run_without_confirmation(

@@ -1,7 +1,7 @@
 """A new user's backtest walk-through: a model that cannot be reached fails the run (with a
 reason a trader reads), occasional fallbacks are counted, samples at temperature 0 are
-warned about, a run stopped early is marked partial, and the cost question says that
-cached replies are free."""
+warned about, and the cost question says that cached replies are free (a run stopped
+early is marked partial: test_backtest_cli's budget test)."""
 
 from __future__ import annotations
 
@@ -133,24 +133,6 @@ def test_samples_at_temperature_0_are_warned_before_running(
     assert varied_llm.chat_requests == []
     assert backtest(*args) == 2  # one sample: nothing to warn about
     assert "samples will be the same" not in capsys.readouterr().out
-
-
-def test_a_run_stopped_by_the_budget_is_marked_partial(
-    tmp_path: Path, db_path: Path, varied_llm: FakeLlmServer, capsys: pytest.CaptureFixture[str]
-) -> None:
-    llm = llm_config(tmp_path / "llm.toml", varied_llm)
-    code = backtest(
-        "--config", str(llm), "--from", "2025-01-03", "--to", "2025-01-05", "--budget-usd",
-        "0.5", "--yes", "--db", str(db_path),
-    )  # fmt: skip
-    out, err = capsys.readouterr()
-    assert code == 0, err
-    with SqliteStore(db_path) as store:
-        [run] = list_runs(store)
-        done = store.cycle_count(run.strategy_id)
-    assert 0 < done < 72
-    row = next(line for line in out.splitlines() if line.startswith("LLM "))
-    assert f"partial: {done} of 72 cycles" in row
 
 
 def test_the_cost_question_says_cached_replies_are_free(
