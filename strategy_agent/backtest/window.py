@@ -113,8 +113,8 @@ def csv_files(spec: DataSpec, symbols: Sequence[str]) -> dict[str, str]:
             else "no file is given for "
         )
         raise ConfigurationError(
-            f"--data {typed}: {given}{', '.join(missing)}: write "
-            + ",".join(f"{symbol}=FILE" for symbol in ["csv:" + missing[0], *missing[1:]])
+            f"--data {typed}: {given}{', '.join(missing)}: write csv:"
+            + ",".join(f"{symbol}=FILE" for symbol in missing)
         )
     return {symbol: named[symbol] for symbol in symbols}
 
